@@ -1,0 +1,42 @@
+//! slotpool: a connection pool for latency-sensitive services, built on a
+//! lock-free array of slots with atomic state tags.
+//!
+//! A get and a return on the fast path take no lock, allocate nothing, and
+//! cost two atomic read-modify-writes on the slot's tag plus one load of the
+//! waiter count. Waiting callers queue in FIFO order and are handed returned
+//! or newly opened connections directly; connections are opened on a
+//! background worker, so a hanging `connect()` never breaks a caller's
+//! deadline.
+//!
+//! # Layout
+//!
+//! | module      | owns |
+//! |-------------|------|
+//! | `sync`      | the std/loom facade: every primitive the core uses |
+//! | `slot`      | the slot array, state tags, leases (all `unsafe`) |
+//! | `waiters`   | the FIFO waiter queue and hand-off |
+//! | `pool`      | `Pool`, `Builder`, `PooledConnection`, the protocols |
+//! | `worker`    | the background thread: connects, closes, clock ticks |
+//! | `clock`     | coarse and precise time, `ManualClock` for tests |
+//! | `config`    | `PoolConfig`, profiles, environment, validation |
+//! | `manager`   | the `Manager` trait |
+//! | `sqlite`    | the embedded default backend (rusqlite) |
+#![cfg_attr(not(feature = "loom"), doc = include_str!("../README.md"))]
+#![warn(missing_docs)]
+
+mod clock;
+pub mod config;
+mod error;
+mod manager;
+mod pool;
+mod slot;
+pub mod sqlite;
+mod sync;
+mod waiters;
+mod worker;
+
+pub use clock::ManualClock;
+pub use config::{ConfigError, PoolConfig};
+pub use error::{Error, State};
+pub use manager::{ErrorClass, Manager};
+pub use pool::{Builder, CloseReason, Pool, PooledConnection};

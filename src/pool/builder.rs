@@ -1,0 +1,158 @@
+//! [`Builder`]: assembles a pool from a configuration and explicit settings.
+//!
+//! Owns: precedence between a [`PoolConfig`] and explicit builder calls, and
+//! starting the worker. It may not hold pool protocols.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use super::Pool;
+use super::core::Shared;
+use crate::clock::{Clock, ManualClock};
+use crate::config::PoolConfig;
+use crate::error::Error;
+use crate::manager::Manager;
+use crate::sync::{Arc, thread};
+
+type Override = Box<dyn FnOnce(&mut PoolConfig) + Send>;
+
+/// Builds a [`Pool`]. Precedence, lowest first: the defaults, a
+/// [`PoolConfig`] given to [`config`](Self::config) (which may come from
+/// `config.toml` and `SLOTPOOL_*` variables), then each explicit call here.
+///
+/// ```
+/// # use slotpool::{Manager, Pool, PoolConfig};
+/// # struct Noop;
+/// # impl Manager for Noop {
+/// #     type Connection = ();
+/// #     type Error = std::io::Error;
+/// #     fn connect(&self) -> Result<(), std::io::Error> { Ok(()) }
+/// #     fn is_valid(&self, _: &mut ()) -> Result<(), std::io::Error> { Ok(()) }
+/// #     fn has_broken(&self, _: &mut ()) -> bool { false }
+/// # }
+/// use std::time::Duration;
+/// let base = PoolConfig { max_size: 8, ..PoolConfig::default() };
+/// let pool = Pool::builder()
+///     .config(base)
+///     .max_size(16) // wins over the config's 8
+///     .connection_timeout(Duration::from_secs(2))
+///     .build(Noop)
+///     .unwrap();
+/// assert_eq!(pool.config().max_size, 16);
+/// ```
+pub struct Builder<M: Manager> {
+    config: PoolConfig,
+    overrides: Vec<Override>,
+    clock: Option<std::sync::Arc<ManualClock>>,
+    manual_background: bool,
+    _manager: PhantomData<fn() -> M>,
+}
+
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.overrides.push(Box::new(move |config| config.$name = value));
+                self
+            }
+        )*
+    };
+}
+
+impl<M: Manager> Builder<M> {
+    pub(crate) fn new() -> Self {
+        Self {
+            config: PoolConfig::default(),
+            overrides: Vec::new(),
+            clock: None,
+            manual_background: false,
+            _manager: PhantomData,
+        }
+    }
+
+    /// Starts from `config` instead of the defaults; explicit calls still win.
+    pub fn config(mut self, config: PoolConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    setters! {
+        /// Most connections open at once (in use + idle + connecting).
+        max_size: u32,
+        /// Idle connections the pool keeps open.
+        min_idle: u32,
+        /// Slot-array capacity, fixed at build: the ceiling for `max_size`.
+        capacity: Option<u32>,
+        /// How long `get()` waits.
+        connection_timeout: Duration,
+        /// A connection idle at least this long is validated on checkout.
+        validation_idle_window: Duration,
+        /// Waiters beyond this many are refused at once (0 = unlimited).
+        max_waiters: u32,
+        /// Initial pause after a failed connect.
+        connect_backoff_initial: Duration,
+        /// Longest pause between connect attempts.
+        connect_backoff_max: Duration,
+    }
+
+    /// The pool's name (thread name, log field, metrics label).
+    pub fn pool_name(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.overrides.push(Box::new(move |config| config.pool_name = name));
+        self
+    }
+
+    /// Drives time from `clock` instead of the system clock (tests).
+    pub fn clock(mut self, clock: std::sync::Arc<ManualClock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Runs no background thread; the caller drives background work with
+    /// `Pool::run_background_step` (deterministic tests and loom models).
+    #[doc(hidden)]
+    pub fn manual_background(mut self) -> Self {
+        self.manual_background = true;
+        self
+    }
+
+    /// The configuration this builder would build with, validated.
+    pub fn resolved_config(self) -> Result<PoolConfig, crate::ConfigError> {
+        let mut config = self.config;
+        for apply in self.overrides {
+            apply(&mut config);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Validates the configuration, starts the worker and returns the pool.
+    /// With `min_idle > 0`, the worker starts filling at once.
+    pub fn build(self, manager: M) -> Result<Pool<M>, Error<M::Error>> {
+        let clock = match &self.clock {
+            Some(manual) => Clock::Manual(manual.clone()),
+            None => Clock::system(),
+        };
+        let manual = self.manual_background;
+        let config = self.resolved_config()?;
+        let capacity = config
+            .capacity
+            .map_or_else(|| config.max_size.max(64), |capacity| capacity) as usize;
+        let name = config.pool_name.clone();
+        let min_idle = config.min_idle;
+        let shared = Arc::new(Shared::new(manager, config, clock, capacity, manual));
+        if !manual {
+            let worker_shared = shared.clone();
+            thread::Builder::new()
+                .name(format!("slotpool-{name}"))
+                .spawn(move || crate::worker::run(worker_shared))
+                .map_err(Error::WorkerSpawn)?;
+        }
+        tracing::info!(pool = %name, capacity, "pool built");
+        if min_idle > 0 {
+            shared.worker.request();
+        }
+        Ok(Pool::from_shared(shared))
+    }
+}

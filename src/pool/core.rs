@@ -1,0 +1,640 @@
+//! The shared state of one pool and the protocols over it: acquire (fast scan,
+//! then wait), publish (hand off or mark idle), discard, retire, close.
+//!
+//! Owns: [`Shared`], the room counter (`total`), the hot-path copies of the
+//! configuration, and the last connect error. It may not contain `unsafe`;
+//! ownership of a slot is always carried by a [`Lease`].
+//!
+//! # The two Dekker pairs
+//!
+//! The release fast path is a `SeqCst` swap of the slot tag to `Idle` followed
+//! by one `SeqCst` load of the signal word (waiter count | closed bit).
+//!
+//! 1. **Return vs. waiter.** A waiter increments the count (`SeqCst`, under the
+//!    queue lock) and then re-scans the slots. A releaser swaps its slot to
+//!    `Idle` and then loads the count. Sequential consistency means at least
+//!    one sees the other: the waiter finds the idle slot, or the releaser sees
+//!    the waiter, takes its slot back and hands it off. No lost wake-up
+//!    (invariant 3) with no lock on the fast path.
+//! 2. **Return vs. close.** `close` sets the closed bit and then scans for idle
+//!    slots; a releaser swaps to `Idle` and then loads the bit. Either close
+//!    finds the connection or the releaser sees the bit and closes it
+//!    (invariant 6).
+//!
+//! A third pair guards *room*: a waiter increments the count and then loads
+//! `total` to ask for a new connection; a discard decrements `total` and then
+//! loads the count to ask on the waiter's behalf.
+//!
+//! # Room accounting
+//!
+//! `total` counts slots that are not `Empty` plus reservations about to claim
+//! one. It only grows by a compare-and-swap that refuses to pass `max_size`,
+//! so `idle + in_use + connecting <= max_size` (invariant 2) holds at every
+//! instant; after a shrink, excess connections are retired as they come back.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use crossbeam::utils::CachePadded;
+
+use crate::clock::{Clock, Nanos, nanos};
+use crate::config::{ConfigError, PoolConfig};
+use crate::error::{Error, State};
+use crate::manager::Manager;
+use crate::slot::{Lease, SlotArray, SlotState};
+use crate::sync::{self, AtomicU64, AtomicUsize, ConfigCell, Condvar, Mutex, Ordering};
+use crate::waiters::{Notifier, Outcome, Refused, Waiters};
+use crate::worker::WorkerControl;
+
+/// Why the pool closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The user marked it broken, or `has_broken` said so on return.
+    Broken,
+    /// `is_valid` failed (or panicked) at checkout.
+    Invalid,
+    /// `reset` failed (or panicked) on return.
+    ResetFailed,
+    /// Returned while the pool held more than `max_size` (after a shrink).
+    Shrink,
+    /// The pool was closed.
+    PoolClosed,
+    /// Detached from the pool by its user.
+    Detached,
+}
+
+/// The settings the hot path reads, as plain atomics: an `ArcSwap` load costs
+/// a few nanoseconds more than a relaxed load, which the budget cannot spare.
+/// `reconfigure` writes these after swapping the full configuration.
+struct HotConfig {
+    max_size: AtomicUsize,
+    validation_window: AtomicU64,
+}
+
+/// Everything one pool shares between its handles, guards and worker.
+pub(crate) struct Shared<M: Manager> {
+    pub(crate) manager: M,
+    pub(crate) slots: SlotArray<M::Connection>,
+    pub(crate) waiters: Waiters<M::Connection>,
+    /// Slots not `Empty`, plus reservations in flight (see module docs).
+    total: CachePadded<AtomicUsize>,
+    hot: CachePadded<HotConfig>,
+    config: ConfigCell<PoolConfig>,
+    pub(crate) clock: Clock,
+    pub(crate) name: std::sync::Arc<str>,
+    pub(crate) worker: WorkerControl<M::Connection>,
+    last_connect_error: Mutex<Option<std::sync::Arc<M::Error>>>,
+    /// Connections asked for by callers that do not wait (`try_get`).
+    demand: AtomicUsize,
+    /// Live `Pool` handles; the last one to go closes the pool.
+    pub(crate) handles: AtomicUsize,
+    drained: (Mutex<()>, Condvar),
+}
+
+type PoolError<M> = Error<<M as Manager>::Error>;
+
+impl<M: Manager> Shared<M> {
+    pub(crate) fn new(
+        manager: M,
+        config: PoolConfig,
+        clock: Clock,
+        capacity: usize,
+        manual_background: bool,
+    ) -> Self {
+        Self {
+            manager,
+            slots: SlotArray::new(capacity),
+            waiters: Waiters::new(),
+            total: CachePadded::new(AtomicUsize::new(0)),
+            hot: CachePadded::new(HotConfig {
+                max_size: AtomicUsize::new(config.max_size as usize),
+                validation_window: AtomicU64::new(nanos(config.validation_idle_window)),
+            }),
+            name: std::sync::Arc::from(config.pool_name.as_str()),
+            config: ConfigCell::new(config),
+            clock,
+            worker: WorkerControl::new(manual_background),
+            last_connect_error: Mutex::new(None),
+            demand: AtomicUsize::new(0),
+            handles: AtomicUsize::new(1),
+            drained: (Mutex::new(()), Condvar::new()),
+        }
+    }
+
+    /// The configuration in force.
+    pub(crate) fn config(&self) -> std::sync::Arc<PoolConfig> {
+        self.config.load()
+    }
+
+    // ----------------------------------------------------------------- acquire
+
+    /// The fast path: no lock, no allocation; one scan from this thread's hint.
+    /// `Ok(None)` means nothing idle.
+    #[inline]
+    pub(crate) fn try_acquire_fast(&self) -> Result<Option<Lease<M::Connection>>, PoolError<M>> {
+        loop {
+            if self.waiters.signal().closed() {
+                return Err(self.closed_error());
+            }
+            let Some(lease) = self.scan_idle() else {
+                return Ok(None);
+            };
+            if let Some(lease) = self.prepare_checkout(lease) {
+                return Ok(Some(lease));
+            }
+        }
+    }
+
+    /// Scans from the thread's hint for an idle slot and checks it out.
+    #[inline(always)]
+    fn scan_idle(&self) -> Option<Lease<M::Connection>> {
+        let high_water = self.slots.high_water();
+        let mut index = sync::slot_hint();
+        if index >= high_water {
+            index = 0;
+        }
+        for _ in 0..high_water {
+            if let Some(lease) = self.slots.try_checkout(index) {
+                sync::set_slot_hint(index);
+                return Some(lease);
+            }
+            index += 1;
+            if index == high_water {
+                index = 0;
+            }
+        }
+        None
+    }
+
+    /// Stamps the checkout and validates a connection that sat idle longer
+    /// than the window. `None`: it was invalid and has been discarded.
+    #[inline(always)]
+    fn prepare_checkout(&self, lease: Lease<M::Connection>) -> Option<Lease<M::Connection>> {
+        let now = self.clock.recent();
+        let returned_at = self.slots.stamp_checkout(&lease, now);
+        if now.saturating_sub(returned_at) >= self.hot.validation_window.load(Ordering::Relaxed) {
+            return self.validate(lease);
+        }
+        Some(lease)
+    }
+
+    #[cold]
+    fn validate(&self, mut lease: Lease<M::Connection>) -> Option<Lease<M::Connection>> {
+        let valid = catch_unwind(AssertUnwindSafe(|| self.manager.is_valid(&mut lease.conn)));
+        if matches!(valid, Ok(Ok(()))) {
+            Some(lease)
+        } else {
+            self.discard(lease, CloseReason::Invalid);
+            None
+        }
+    }
+
+    /// The slow path: queue up, re-scan, ask for a connection, park until a
+    /// hand-off, close, or the deadline.
+    #[cold]
+    pub(crate) fn acquire_slow(
+        &self,
+        timeout: Duration,
+    ) -> Result<Lease<M::Connection>, PoolError<M>> {
+        let start = self.clock.now();
+        let deadline = start.saturating_add(nanos(timeout));
+        let max_waiters = self.config.load().max_waiters as usize;
+        loop {
+            let lease = self.wait_once(start, deadline, max_waiters)?;
+            if let Some(lease) = self.prepare_checkout(lease) {
+                return Ok(lease);
+            }
+            // It was invalid and is gone; wait again within the same deadline.
+        }
+    }
+
+    fn wait_once(
+        &self,
+        start: Nanos,
+        deadline: Nanos,
+        max_waiters: usize,
+    ) -> Result<Lease<M::Connection>, PoolError<M>> {
+        let node = match self
+            .waiters
+            .enqueue(Notifier::Thread(sync::thread::current()), max_waiters)
+        {
+            Ok(node) => node,
+            Err(Refused::Closed) => return Err(self.closed_error()),
+            Err(Refused::TooManyWaiters) => {
+                return Err(Error::TooManyWaiters {
+                    pool: self.name.clone(),
+                    limit: max_waiters as u32,
+                    state: self.state(),
+                });
+            }
+        };
+        // Dekker pair 1: enqueued (SeqCst) before this re-scan.
+        if let Some(lease) = self.scan_idle() {
+            return match self.waiters.cancel(&node) {
+                Outcome::Handed(handed) => {
+                    // Handed one at the same instant: keep it, pass the other on.
+                    self.publish(lease);
+                    Ok(handed)
+                }
+                Outcome::Closed => {
+                    self.publish(lease);
+                    Err(self.closed_error())
+                }
+                Outcome::Cancelled | Outcome::Waiting => Ok(lease),
+            };
+        }
+        self.request_connection_if_room();
+        loop {
+            match self.waiters.poll(&node) {
+                Outcome::Handed(lease) => {
+                    sync::set_slot_hint(lease.index());
+                    return Ok(lease);
+                }
+                Outcome::Closed => return Err(self.closed_error()),
+                Outcome::Waiting | Outcome::Cancelled => {}
+            }
+            let now = self.clock.now();
+            if now >= deadline {
+                return match self.waiters.cancel(&node) {
+                    Outcome::Handed(lease) => Ok(lease),
+                    Outcome::Closed => Err(self.closed_error()),
+                    Outcome::Cancelled | Outcome::Waiting => Err(self.timeout_error(now - start)),
+                };
+            }
+            self.clock.park_until(deadline);
+        }
+    }
+
+    // ----------------------------------------------------------------- return
+
+    /// A guard came back: check it, then publish, retire or discard it.
+    #[inline]
+    pub(crate) fn release(&self, mut lease: Lease<M::Connection>, broken: bool) {
+        let keep = !broken
+            && catch_unwind(AssertUnwindSafe(|| {
+                !self.manager.has_broken(&mut lease.conn)
+                    && self.manager.reset(&mut lease.conn).is_ok()
+            }))
+            .unwrap_or(false);
+        if !keep {
+            let reason = if broken {
+                CloseReason::Broken
+            } else {
+                CloseReason::ResetFailed
+            };
+            self.discard(lease, reason);
+            return;
+        }
+        if self.total.load(Ordering::Relaxed) > self.hot.max_size.load(Ordering::Relaxed)
+            && self.try_retire()
+        {
+            self.vacate_retired(lease, CloseReason::Shrink);
+            return;
+        }
+        self.publish(lease);
+    }
+
+    /// Gives a ready connection to the oldest waiter, or marks its slot idle.
+    /// Used by returns and by the creator of a new connection.
+    #[inline]
+    pub(crate) fn publish(&self, lease: Lease<M::Connection>) {
+        let mut lease = lease;
+        self.slots.stamp_returned(&lease, self.clock.recent());
+        let mut signal = self.waiters.signal();
+        loop {
+            if signal.closed() {
+                self.discard(lease, CloseReason::PoolClosed);
+                return;
+            }
+            if signal.waiting() > 0 {
+                match self.waiters.hand_off(lease) {
+                    Ok(()) => return,
+                    Err(back) => lease = back,
+                }
+            }
+            let index = self.slots.check_in(lease);
+            // Dekker pairs 1 and 2: swapped to Idle (SeqCst) before this load.
+            signal = self.waiters.signal();
+            if signal.is_quiet() {
+                return;
+            }
+            // A waiter enqueued (or close began) after our first look and may
+            // have re-scanned before our swap: take the slot back and serve
+            // it, unless a scanner already took it.
+            match self.slots.try_checkout(index) {
+                Some(back) => lease = back,
+                None => return,
+            }
+        }
+    }
+
+    /// Closes a connection and frees its slot.
+    pub(crate) fn discard(&self, lease: Lease<M::Connection>, reason: CloseReason) {
+        let conn = self.slots.vacate(lease);
+        self.total.fetch_sub(1, Ordering::SeqCst);
+        self.after_vacate(conn, reason);
+    }
+
+    /// Takes a connection out of the pool for good (`PooledConnection::detach`).
+    pub(crate) fn detach(&self, lease: Lease<M::Connection>) -> M::Connection {
+        let conn = self.slots.vacate(lease);
+        self.total.fetch_sub(1, Ordering::SeqCst);
+        tracing::debug!(pool = %self.name, reason = ?CloseReason::Detached, "connection detached");
+        let signal = self.waiters.signal();
+        if signal.closed() {
+            let _guard = sync::lock(&self.drained.0);
+            self.drained.1.notify_all();
+        } else if signal.waiting() > 0 {
+            self.request_connection_if_room();
+        }
+        conn
+    }
+
+    /// Like [`discard`](Self::discard) for a lease whose room `try_retire`
+    /// already gave back.
+    fn vacate_retired(&self, lease: Lease<M::Connection>, reason: CloseReason) {
+        let conn = self.slots.vacate(lease);
+        self.after_vacate(conn, reason);
+    }
+
+    fn after_vacate(&self, conn: M::Connection, reason: CloseReason) {
+        tracing::debug!(pool = %self.name, ?reason, "closing connection");
+        let signal = self.waiters.signal();
+        if signal.closed() {
+            drop(conn);
+            let _guard = sync::lock(&self.drained.0);
+            self.drained.1.notify_all();
+            return;
+        }
+        self.worker.bury(conn);
+        // Room pair: total decremented (SeqCst) before this load.
+        if signal.waiting() > 0 {
+            self.request_connection_if_room();
+        }
+    }
+
+    /// Takes one unit of room back if the pool holds more than `max_size`.
+    fn try_retire(&self) -> bool {
+        let mut total = self.total.load(Ordering::SeqCst);
+        loop {
+            if total <= self.hot.max_size.load(Ordering::SeqCst) {
+                return false;
+            }
+            match self.total.compare_exchange(
+                total,
+                total - 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => total = actual,
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------- create
+
+    /// Reserves room for one more connection, if under `max_size`.
+    fn reserve_room(&self) -> bool {
+        let mut total = self.total.load(Ordering::SeqCst);
+        loop {
+            if total >= self.hot.max_size.load(Ordering::SeqCst) {
+                return false;
+            }
+            match self.total.compare_exchange(
+                total,
+                total + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => total = actual,
+            }
+        }
+    }
+
+    /// Asks the worker for a connection when there is room (room pair).
+    pub(crate) fn request_connection_if_room(&self) {
+        if self.total.load(Ordering::SeqCst) < self.hot.max_size.load(Ordering::SeqCst) {
+            self.worker.request();
+        }
+    }
+
+    /// Whether the worker should open another connection now.
+    pub(crate) fn wants_connection(&self) -> bool {
+        let signal = self.waiters.signal();
+        if signal.closed()
+            || self.total.load(Ordering::SeqCst) >= self.hot.max_size.load(Ordering::SeqCst)
+        {
+            return false;
+        }
+        signal.waiting() > 0
+            || self.demand.load(Ordering::SeqCst) > 0
+            || self.count(SlotState::Idle) < self.config.load().min_idle as usize
+    }
+
+    /// Asks for one connection on behalf of callers that will not wait (at
+    /// most one such request is pending at a time).
+    pub(crate) fn request_one(&self) {
+        if self.total.load(Ordering::SeqCst) < self.hot.max_size.load(Ordering::SeqCst) {
+            self.demand.fetch_max(1, Ordering::SeqCst);
+            self.worker.request();
+        }
+    }
+
+    /// Opens one connection (on the worker) and publishes it.
+    pub(crate) fn create_one(&self) -> CreateOutcome<M::Error> {
+        if !self.reserve_room() {
+            return CreateOutcome::NoRoom;
+        }
+        let claim = loop {
+            // A reservation guarantees an empty slot once in-flight retires
+            // (which give back room before vacating) finish: a few instructions.
+            match self.slots.claim_empty() {
+                Some(claim) => break claim,
+                None => sync::thread::yield_now(),
+            }
+        };
+        let connected = catch_unwind(AssertUnwindSafe(|| self.manager.connect()));
+        match connected {
+            Ok(Ok(conn)) => {
+                *sync::lock(&self.last_connect_error) = None;
+                let _ = self
+                    .demand
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+                let lease = self.slots.fill(claim, conn, self.clock.now());
+                tracing::debug!(pool = %self.name, slot = lease.index(), "connection opened");
+                self.publish(lease);
+                CreateOutcome::Created
+            }
+            Ok(Err(error)) => {
+                self.slots.abandon(claim);
+                self.total.fetch_sub(1, Ordering::SeqCst);
+                let error = std::sync::Arc::new(error);
+                tracing::warn!(pool = %self.name, error = %error, "connect failed");
+                *sync::lock(&self.last_connect_error) = Some(error.clone());
+                CreateOutcome::Failed(error)
+            }
+            Err(_panic) => {
+                self.slots.abandon(claim);
+                self.total.fetch_sub(1, Ordering::SeqCst);
+                tracing::error!(pool = %self.name, "connect panicked");
+                CreateOutcome::Panicked
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------- close
+
+    /// Closes the pool: refuse new gets, wake waiters, close idle connections
+    /// now and in-use ones when they come back. Idempotent.
+    pub(crate) fn close(&self) {
+        if !self.waiters.close() {
+            return;
+        }
+        tracing::info!(pool = %self.name, "pool closing");
+        self.worker.shutdown();
+        // Dekker pair 2: the closed bit is set (SeqCst) before this scan.
+        for index in 0..self.slots.high_water() {
+            if let Some(lease) = self.slots.try_reserve(index) {
+                self.discard(lease, CloseReason::PoolClosed);
+            }
+        }
+    }
+
+    /// Waits until every connection is closed or `timeout` passes.
+    pub(crate) fn wait_drained(&self, timeout: Duration) -> Result<(), PoolError<M>> {
+        let start = self.clock.now();
+        let deadline = start.saturating_add(nanos(timeout));
+        let mut guard = sync::lock(&self.drained.0);
+        loop {
+            let total = self.total.load(Ordering::SeqCst);
+            if total == 0 {
+                return Ok(());
+            }
+            let now = self.clock.now();
+            if now >= deadline {
+                return Err(Error::CloseTimedOut {
+                    pool: self.name.clone(),
+                    waited: Duration::from_nanos(now - start),
+                    in_use: total as u32,
+                });
+            }
+            let wait = Duration::from_nanos(deadline - now).min(Duration::from_millis(100));
+            guard = sync::wait_timeout(&self.drained.1, guard, wait);
+        }
+    }
+
+    // ----------------------------------------------------------------- config
+
+    /// Swaps in a new configuration (validated) and applies size changes.
+    pub(crate) fn reconfigure(&self, config: PoolConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        let capacity = self.slots.capacity();
+        if config.max_size as usize > capacity {
+            return Err(ConfigError::Invalid {
+                setting: "max_size",
+                value: config.max_size.to_string(),
+                rule: format!("must be <= the slot array's capacity ({capacity}), fixed at build"),
+            });
+        }
+        if *config.pool_name != *self.name {
+            return Err(ConfigError::Invalid {
+                setting: "pool_name",
+                value: config.pool_name.clone(),
+                rule: format!("cannot change while the pool runs (it is '{}')", self.name),
+            });
+        }
+        let max_size = config.max_size as usize;
+        let window = nanos(config.validation_idle_window);
+        self.config.store(config);
+        self.hot.validation_window.store(window, Ordering::Relaxed);
+        self.hot.max_size.store(max_size, Ordering::SeqCst);
+        tracing::info!(pool = %self.name, max_size, "pool reconfigured");
+        // Shrink: retire idle excess now; in-use excess retires on return.
+        for index in 0..self.slots.high_water() {
+            if self.total.load(Ordering::SeqCst) <= max_size {
+                break;
+            }
+            if let Some(lease) = self.slots.try_reserve(index) {
+                if self.try_retire() {
+                    self.vacate_retired(lease, CloseReason::Shrink);
+                } else {
+                    self.publish(lease);
+                }
+            }
+        }
+        // Grow: serve current waiters; min_idle changes: refill.
+        self.worker.request();
+        Ok(())
+    }
+
+    // ----------------------------------------------------------------- report
+
+    fn count(&self, wanted: SlotState) -> usize {
+        (0..self.slots.high_water())
+            .filter(|&index| self.slots.state(index) == wanted)
+            .count()
+    }
+
+    /// A snapshot of the counts (not atomic as a whole).
+    pub(crate) fn state(&self) -> State {
+        let mut state = State {
+            waiting: self.waiters.signal().waiting() as u32,
+            max_size: self.hot.max_size.load(Ordering::Relaxed) as u32,
+            ..State::default()
+        };
+        for index in 0..self.slots.high_water() {
+            match self.slots.state(index) {
+                SlotState::Empty => {}
+                SlotState::Connecting => state.connecting += 1,
+                SlotState::Idle => state.idle_connections += 1,
+                SlotState::InUse | SlotState::Reserved => state.in_use += 1,
+            }
+        }
+        state.connections = state.idle_connections + state.in_use + state.connecting;
+        state
+    }
+
+    /// How often the worker refreshes the coarse clock while connections
+    /// exist: a quarter of the validation window, within [10 ms, 250 ms].
+    pub(crate) fn tick_interval(&self) -> Option<Duration> {
+        if self.clock.is_manual() || self.total.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let window = Duration::from_nanos(self.hot.validation_window.load(Ordering::Relaxed));
+        Some((window / 4).clamp(Duration::from_millis(10), Duration::from_millis(250)))
+    }
+
+    pub(crate) fn closed_error(&self) -> PoolError<M> {
+        Error::Closed {
+            pool: self.name.clone(),
+        }
+    }
+
+    fn timeout_error(&self, waited: Nanos) -> PoolError<M> {
+        Error::TimedOut {
+            pool: self.name.clone(),
+            waited: Duration::from_nanos(waited),
+            state: self.state(),
+            last_connect_error: sync::lock(&self.last_connect_error).clone(),
+        }
+    }
+
+    pub(crate) fn no_idle_error(&self) -> PoolError<M> {
+        Error::NoIdle {
+            pool: self.name.clone(),
+            state: self.state(),
+        }
+    }
+}
+
+/// What one connect attempt on the worker came to.
+pub(crate) enum CreateOutcome<E> {
+    Created,
+    NoRoom,
+    Failed(std::sync::Arc<E>),
+    Panicked,
+}

@@ -1,0 +1,123 @@
+//! [`PooledConnection`]: the guard a checkout returns.
+//!
+//! Owns: the guard's lifetime rules. It returns its lease to the pool core on
+//! drop (also during unwinding, so a panic never leaks a slot).
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+use super::core::Shared;
+use crate::manager::Manager;
+use crate::slot::Lease;
+use crate::sync::Arc;
+
+/// How a guard reaches its pool: borrowed (free) or owned (`'static`).
+enum PoolRef<'a, M: Manager> {
+    Borrowed(&'a Shared<M>),
+    Owned(Arc<Shared<M>>),
+}
+
+/// A connection checked out of a [`Pool`](crate::Pool); derefs to the
+/// connection and returns it on drop.
+///
+/// The guard borrows the pool (as bb8's does): cloning an `Arc` per checkout
+/// would add two contended atomic operations to every get and return. Use
+/// [`Pool::get_owned`](crate::Pool::get_owned) for a `'static` guard.
+pub struct PooledConnection<'a, M: Manager> {
+    pool: PoolRef<'a, M>,
+    /// `Some` until the guard is dropped or detached.
+    lease: Option<Lease<M::Connection>>,
+    broken: bool,
+}
+
+impl<'a, M: Manager> PooledConnection<'a, M> {
+    #[inline(always)]
+    pub(crate) fn borrowed(shared: &'a Shared<M>, lease: Lease<M::Connection>) -> Self {
+        Self {
+            pool: PoolRef::Borrowed(shared),
+            lease: Some(lease),
+            broken: false,
+        }
+    }
+
+    fn shared(&self) -> &Shared<M> {
+        match &self.pool {
+            PoolRef::Borrowed(shared) => shared,
+            PoolRef::Owned(shared) => shared,
+        }
+    }
+
+    /// Makes the pool close this connection on return instead of reusing it
+    /// (e.g. after an error that left it in an unknown state).
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// Takes the connection out of the pool for good; its slot is freed.
+    pub fn detach(mut self) -> M::Connection {
+        let lease = self.take_lease();
+        let shared = self.shared();
+        shared.detach(lease)
+    }
+
+    fn take_lease(&mut self) -> Lease<M::Connection> {
+        match self.lease.take() {
+            Some(lease) => lease,
+            None => unreachable!("a guard holds its lease until drop or detach"),
+        }
+    }
+}
+
+impl<M: Manager> PooledConnection<'static, M> {
+    pub(crate) fn owned(shared: Arc<Shared<M>>, lease: Lease<M::Connection>) -> Self {
+        Self {
+            pool: PoolRef::Owned(shared),
+            lease: Some(lease),
+            broken: false,
+        }
+    }
+}
+
+impl<M: Manager> Deref for PooledConnection<'_, M> {
+    type Target = M::Connection;
+
+    #[inline(always)]
+    fn deref(&self) -> &M::Connection {
+        match &self.lease {
+            Some(lease) => &lease.conn,
+            None => unreachable!("a guard holds its lease until drop or detach"),
+        }
+    }
+}
+
+impl<M: Manager> DerefMut for PooledConnection<'_, M> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut M::Connection {
+        match &mut self.lease {
+            Some(lease) => &mut lease.conn,
+            None => unreachable!("a guard holds its lease until drop or detach"),
+        }
+    }
+}
+
+impl<M: Manager> Drop for PooledConnection<'_, M> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            self.shared().release(lease, self.broken);
+        }
+    }
+}
+
+impl<M: Manager> fmt::Debug for PooledConnection<'_, M>
+where
+    M::Connection: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledConnection")
+            .field("pool", &&*self.shared().name)
+            .field("connection", &**self)
+            .field("broken", &self.broken)
+            .finish()
+    }
+}

@@ -1,0 +1,200 @@
+//! The public pool: [`Pool`], its [`Builder`] and the [`PooledConnection`]
+//! guard.
+//!
+//! Owns: the public API and handle lifetime (the last `Pool` handle closes the
+//! pool). The protocols live in `core`; this module only calls them.
+
+pub(crate) mod core;
+mod builder;
+mod guard;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use self::builder::Builder;
+pub use self::core::CloseReason;
+pub use self::guard::PooledConnection;
+use self::core::Shared;
+use crate::config::{ConfigError, PoolConfig};
+use crate::error::{Error, State};
+use crate::manager::Manager;
+use crate::sync::{Arc, Ordering};
+
+/// A pool of connections made by `M`. Cheap to clone: clones share one pool.
+///
+/// ```
+/// use slotpool::{Manager, Pool};
+/// # struct Noop;
+/// # impl Manager for Noop {
+/// #     type Connection = ();
+/// #     type Error = std::io::Error;
+/// #     fn connect(&self) -> Result<(), std::io::Error> { Ok(()) }
+/// #     fn is_valid(&self, _: &mut ()) -> Result<(), std::io::Error> { Ok(()) }
+/// #     fn has_broken(&self, _: &mut ()) -> bool { false }
+/// # }
+/// let pool = Pool::builder().max_size(4).build(Noop).unwrap();
+/// {
+///     let _conn = pool.get().unwrap();
+///     assert_eq!(pool.state().in_use, 1);
+/// } // returned here
+/// assert_eq!(pool.state().idle_connections, 1);
+/// ```
+pub struct Pool<M: Manager> {
+    shared: Arc<Shared<M>>,
+}
+
+impl<M: Manager> Pool<M> {
+    /// A pool with the default configuration (see [`PoolConfig`]).
+    pub fn new(manager: M) -> Result<Self, Error<M::Error>> {
+        Self::builder().build(manager)
+    }
+
+    /// A builder; settings given to it override a [`PoolConfig`] passed with
+    /// [`Builder::config`], which overrides the defaults.
+    pub fn builder() -> Builder<M> {
+        Builder::new()
+    }
+
+    pub(crate) fn from_shared(shared: Arc<Shared<M>>) -> Self {
+        Self { shared }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared<M>> {
+        &self.shared
+    }
+
+    /// Gets a connection, waiting up to `connection_timeout`.
+    #[inline]
+    pub fn get(&self) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
+        match self.shared.try_acquire_fast()? {
+            Some(lease) => Ok(PooledConnection::borrowed(&self.shared, lease)),
+            None => self.get_slow(None),
+        }
+    }
+
+    /// Gets a connection, waiting up to `timeout`.
+    #[inline]
+    pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
+        match self.shared.try_acquire_fast()? {
+            Some(lease) => Ok(PooledConnection::borrowed(&self.shared, lease)),
+            None => self.get_slow(Some(timeout)),
+        }
+    }
+
+    #[cold]
+    fn get_slow(&self, timeout: Option<Duration>) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
+        let timeout = timeout.unwrap_or_else(|| self.shared.config().connection_timeout);
+        let lease = self.shared.acquire_slow(timeout)?;
+        Ok(PooledConnection::borrowed(&self.shared, lease))
+    }
+
+    /// Gets an idle connection without waiting: [`Error::NoIdle`] when none
+    /// is idle (the pool then opens one in the background if it has room).
+    #[inline]
+    pub fn try_get(&self) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
+        match self.shared.try_acquire_fast()? {
+            Some(lease) => Ok(PooledConnection::borrowed(&self.shared, lease)),
+            None => {
+                self.shared.request_one();
+                Err(self.shared.no_idle_error())
+            }
+        }
+    }
+
+    /// Like [`get`](Self::get), but the guard owns a handle to the pool's
+    /// shared state, so it is `'static` (for spawned threads and tasks). It
+    /// costs two more atomic operations on a shared counter per checkout.
+    pub fn get_owned(&self) -> Result<PooledConnection<'static, M>, Error<M::Error>> {
+        let lease = match self.shared.try_acquire_fast()? {
+            Some(lease) => lease,
+            None => self
+                .shared
+                .acquire_slow(self.shared.config().connection_timeout)?,
+        };
+        Ok(PooledConnection::owned(self.shared.clone(), lease))
+    }
+
+    /// The pool's counts now (r2d2's names where they exist).
+    pub fn state(&self) -> State {
+        self.shared.state()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> std::sync::Arc<PoolConfig> {
+        self.shared.config()
+    }
+
+    /// Replaces the configuration while the pool serves. The swap is atomic;
+    /// a larger `max_size` serves current waiters at once; a smaller one
+    /// retires idle excess now and in-use excess as it comes back, never
+    /// under its user; new timeouts apply to the next `get()`. `max_size`
+    /// cannot exceed the capacity fixed at build, and `pool_name` is fixed.
+    pub fn reconfigure(&self, config: PoolConfig) -> Result<(), ConfigError> {
+        self.shared.reconfigure(config)
+    }
+
+    /// The pool's name (`pool_name`).
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The slot array's capacity: the largest `max_size` reconfiguration may set.
+    pub fn capacity(&self) -> usize {
+        self.shared.slots.capacity()
+    }
+
+    /// Closes the pool without waiting: new gets fail at once with
+    /// [`Error::Closed`], waiters wake with it, idle connections are closed
+    /// now and in-use ones when they come back. Safe to call from many
+    /// threads; only the first call does anything.
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// Closes the pool and waits up to `timeout` for checked-out connections
+    /// to come back and be closed.
+    pub fn close_timeout(&self, timeout: Duration) -> Result<(), Error<M::Error>> {
+        self.shared.close();
+        self.shared.wait_drained(timeout)
+    }
+
+    /// Whether the pool is closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.waiters.signal().closed()
+    }
+
+    /// Runs one pass of background work on the calling thread (pools built
+    /// with [`Builder::manual_background`]: tests and loom models).
+    #[doc(hidden)]
+    pub fn run_background_step(&self) {
+        crate::worker::step(&self.shared, true);
+    }
+}
+
+impl<M: Manager> Clone for Pool<M> {
+    fn clone(&self) -> Self {
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<M: Manager> Drop for Pool<M> {
+    fn drop(&mut self) {
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Last handle: release everything. Owned guards still out keep
+            // the memory alive and close their connection on return.
+            self.shared.close();
+        }
+    }
+}
+
+impl<M: Manager> fmt::Debug for Pool<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("name", &self.name())
+            .field("state", &self.state())
+            .finish()
+    }
+}

@@ -1,0 +1,201 @@
+//! A fault-injecting test manager shared by the integration tests.
+//!
+//! Every connection carries an "in use" flag that a test sets on checkout and
+//! clears before return: seeing it already set means one connection reached
+//! two users (invariant 1). Connects can fail, hang on a gate, or be slow;
+//! validity checks can fail; connections can break in use; close can block.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// An error the test manager reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("test connect failure #{0}")]
+pub struct TestError(pub usize);
+
+/// A gate threads can block on until it opens.
+#[derive(Debug, Default)]
+pub struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    pub fn closed() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+    pub fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+    pub fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+    }
+}
+
+/// Counters and fault switches shared between a test and its manager.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Connections opened successfully.
+    pub opened: AtomicUsize,
+    /// Connections dropped (closed).
+    pub closed: AtomicUsize,
+    /// Connect attempts, successful or not.
+    pub attempts: AtomicUsize,
+    /// The next N connects fail.
+    pub fail_next: AtomicUsize,
+    /// Every connect fails while set.
+    pub down: AtomicBool,
+    /// Connect sleeps this long (microseconds) before succeeding.
+    pub connect_delay_us: AtomicU64,
+    /// Connect blocks on this gate while set.
+    pub connect_gate: Mutex<Option<Arc<Gate>>>,
+    /// Connection close blocks on this gate while set.
+    pub close_gate: Mutex<Option<Arc<Gate>>>,
+    /// is_valid fails while set.
+    pub invalid: AtomicBool,
+    /// is_valid calls.
+    pub validations: AtomicUsize,
+    /// reset calls.
+    pub resets: AtomicUsize,
+    /// Connections currently alive (opened and not yet closed).
+    pub live: AtomicUsize,
+}
+
+impl Faults {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+    pub fn opened(&self) -> usize {
+        self.opened.load(Ordering::SeqCst)
+    }
+    pub fn closed(&self) -> usize {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// A pooled test connection.
+#[derive(Debug)]
+pub struct TestConn {
+    pub id: usize,
+    pub in_use: Arc<AtomicBool>,
+    pub broken: bool,
+    pub dirty: bool,
+    faults: Arc<Faults>,
+}
+
+impl TestConn {
+    /// Claims the connection for one user; panics if another user holds it.
+    pub fn claim(&self) {
+        assert!(
+            !self.in_use.swap(true, Ordering::SeqCst),
+            "connection {} handed to two users at once",
+            self.id
+        );
+    }
+    /// Ends the claim before the guard is returned.
+    pub fn unclaim(&self) {
+        self.in_use.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for TestConn {
+    fn drop(&mut self) {
+        let gate = self.faults.close_gate.lock().unwrap().clone();
+        if let Some(gate) = gate {
+            gate.wait();
+        }
+        self.faults.live.fetch_sub(1, Ordering::SeqCst);
+        self.faults.closed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The fault-injecting manager.
+pub struct TestManager {
+    pub faults: Arc<Faults>,
+}
+
+impl TestManager {
+    pub fn new() -> (Self, Arc<Faults>) {
+        let faults = Faults::new();
+        (
+            Self {
+                faults: faults.clone(),
+            },
+            faults,
+        )
+    }
+}
+
+impl slotpool::Manager for TestManager {
+    type Connection = TestConn;
+    type Error = TestError;
+
+    fn connect(&self) -> Result<TestConn, TestError> {
+        let attempt = self.faults.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        let gate = self.faults.connect_gate.lock().unwrap().clone();
+        if let Some(gate) = gate {
+            gate.wait();
+        }
+        let delay = self.faults.connect_delay_us.load(Ordering::SeqCst);
+        if delay > 0 {
+            // Simulated network latency, not synchronisation.
+            std::thread::sleep(Duration::from_micros(delay));
+        }
+        if self.faults.down.load(Ordering::SeqCst) {
+            return Err(TestError(attempt));
+        }
+        if self
+            .faults
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(TestError(attempt));
+        }
+        let id = self.faults.opened.fetch_add(1, Ordering::SeqCst) + 1;
+        self.faults.live.fetch_add(1, Ordering::SeqCst);
+        Ok(TestConn {
+            id,
+            in_use: Arc::new(AtomicBool::new(false)),
+            broken: false,
+            dirty: false,
+            faults: self.faults.clone(),
+        })
+    }
+
+    fn is_valid(&self, _conn: &mut TestConn) -> Result<(), TestError> {
+        self.faults.validations.fetch_add(1, Ordering::SeqCst);
+        if self.faults.invalid.load(Ordering::SeqCst) {
+            Err(TestError(0))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn has_broken(&self, conn: &mut TestConn) -> bool {
+        conn.broken
+    }
+
+    fn reset(&self, conn: &mut TestConn) -> Result<(), TestError> {
+        self.faults.resets.fetch_add(1, Ordering::SeqCst);
+        conn.dirty = false;
+        Ok(())
+    }
+}
+
+/// Waits (yielding, bounded by `limit`) until `condition` holds; panics with
+/// `what` otherwise. Used to observe a state another thread reaches, never
+/// as a sleep standing in for synchronisation.
+pub fn eventually(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::yield_now();
+    }
+}
