@@ -1,1 +1,347 @@
+//! loom models of the pool's lock-free protocols, run on the real code
+//! through the `sync` facade (`cargo test --features loom --test loom`).
+//!
+//! Time is a `ManualClock`: loom's timed waits never time out, so a "timer"
+//! thread advances the clock, which wakes every waiter parked on a deadline.
+//! Background work runs in manual mode (`run_background_step`) on a model
+//! thread, so connects are explored like any other step.
+//!
+//! Every model ends by checking the invariants of DESIGN.md: a connection
+//! was never held by two users (the `claim` flag), nothing is in use or
+//! waiting at rest, the counts add up, and no connection leaked (`live`).
+//!
+//! Default preemption bound: 3 (`LOOM_MAX_PREEMPTIONS` overrides; unset it
+//! and set `LOOM_MAX_PREEMPTIONS=` to a large number for an exhaustive run).
+#![cfg(feature = "loom")]
 
+use std::sync::Arc as StdArc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use loom::thread;
+use slotpool::{Error, ManualClock, Manager, Pool, PoolConfig};
+
+#[derive(Debug, thiserror::Error)]
+#[error("model connect failure")]
+struct ModelError;
+
+#[derive(Debug, Default)]
+struct Counts {
+    opened: AtomicUsize,
+    live: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct ModelConn {
+    in_use: AtomicBool,
+    counts: StdArc<Counts>,
+}
+
+impl ModelConn {
+    /// Invariant 1: panics if a second user holds it.
+    fn claim(&self) {
+        assert!(
+            !self.in_use.swap(true, Ordering::SeqCst),
+            "one connection handed to two users"
+        );
+    }
+    fn unclaim(&self) {
+        self.in_use.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for ModelConn {
+    fn drop(&mut self) {
+        self.counts.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+struct ModelManager {
+    counts: StdArc<Counts>,
+}
+
+impl Manager for ModelManager {
+    type Connection = ModelConn;
+    type Error = ModelError;
+    fn connect(&self) -> Result<ModelConn, ModelError> {
+        self.counts.opened.fetch_add(1, Ordering::SeqCst);
+        self.counts.live.fetch_add(1, Ordering::SeqCst);
+        Ok(ModelConn {
+            in_use: AtomicBool::new(false),
+            counts: self.counts.clone(),
+        })
+    }
+    fn is_valid(&self, _: &mut ModelConn) -> Result<(), ModelError> {
+        Ok(())
+    }
+    fn has_broken(&self, _: &mut ModelConn) -> bool {
+        false
+    }
+}
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    builder.check(f);
+}
+
+/// A pool of `max_size` with `idle` connections already open, manual clock
+/// and manual background work.
+fn model_pool(
+    max_size: u32,
+    idle: usize,
+) -> (Pool<ModelManager>, std::sync::Arc<ManualClock>, StdArc<Counts>) {
+    let counts = StdArc::new(Counts::default());
+    let clock = ManualClock::new();
+    let pool = Pool::builder()
+        .max_size(max_size)
+        .validation_idle_window(Duration::from_secs(3600))
+        .clock(clock.clone())
+        .manual_background()
+        .build(ModelManager {
+            counts: counts.clone(),
+        })
+        .unwrap();
+    let held: Vec<_> = (0..idle)
+        .map(|_| {
+            // try_get asks for one connection; the step opens it.
+            assert!(pool.try_get().is_err());
+            pool.run_background_step();
+            pool.try_get().expect("opened by the step")
+        })
+        .collect();
+    drop(held);
+    assert_eq!(pool.state().idle_connections as usize, idle);
+    (pool, clock, counts)
+}
+
+/// The end-of-execution check of the invariants.
+fn assert_at_rest(pool: &Pool<ModelManager>, counts: &Counts) {
+    let state = pool.state();
+    assert_eq!(state.in_use, 0, "{state}");
+    assert_eq!(state.waiting, 0, "{state}");
+    assert_eq!(state.connecting, 0, "{state}");
+    assert!(state.connections <= state.max_size, "{state}");
+    assert_eq!(
+        state.connections as usize,
+        counts.live.load(Ordering::SeqCst),
+        "a connection leaked or was lost: {state}"
+    );
+}
+
+/// Use a connection briefly, checking nobody else holds it.
+fn use_conn(conn: &ModelConn) {
+    conn.claim();
+    conn.unclaim();
+}
+
+/// Two getters race for one idle slot.
+///
+/// Catches: a checkout that is not a single CAS (a load-then-store would let
+/// both win and trip the `claim` assertion), or a lost connection when the
+/// loser's scan gives up mid-way.
+#[test]
+fn two_getters_race_for_one_idle_slot() {
+    model(|| {
+        let (pool, _clock, counts) = model_pool(1, 1);
+        let pool = std::sync::Arc::new(pool);
+        let wins = StdArc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, wins) = (pool.clone(), wins.clone());
+                thread::spawn(move || {
+                    if let Ok(conn) = pool.try_get() {
+                        use_conn(&conn);
+                        wins.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        assert!(wins.load(Ordering::SeqCst) >= 1);
+        assert_at_rest(&pool, &counts);
+        assert_eq!(pool.state().idle_connections, 1);
+    });
+}
+
+/// A return races a waiter's enqueue.
+///
+/// Catches the classic lost wake-up (bb8 #122, sqlx #83): the releaser checks
+/// the waiter count before the waiter is counted and marks the slot idle,
+/// while the waiter scanned before the slot became idle and parks forever.
+/// Dropping the waiter's re-scan after enqueueing, or weakening the
+/// release's swap to `Release`, makes loom report a deadlock here.
+#[test]
+fn return_races_waiter_enqueue() {
+    model(|| {
+        let (pool, _clock, counts) = model_pool(1, 1);
+        let pool = std::sync::Arc::new(pool);
+        let held = pool.try_get().unwrap();
+        let waiter = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                // No deadline passes on the manual clock: only a hand-off or
+                // the re-scan can end this wait.
+                let conn = pool.get().expect("the returned connection");
+                use_conn(&conn);
+            })
+        };
+        drop(held);
+        waiter.join().unwrap();
+        assert_at_rest(&pool, &counts);
+    });
+}
+
+/// A waiter's timeout races a hand-off.
+///
+/// Catches a waiter that times out while a connection is being handed to it
+/// and drops it on the floor (invariant 4): the lease must go to the waiter
+/// or back to idle. Turning `Waiters::cancel` into "mark cancelled, ignore
+/// what was handed" leaks the connection and fails `assert_at_rest`.
+#[test]
+fn waiter_timeout_races_hand_off() {
+    model(|| {
+        let (pool, clock, counts) = model_pool(1, 1);
+        let pool = std::sync::Arc::new(pool);
+        let held = pool.try_get().unwrap();
+        let waiter = {
+            let pool = pool.clone();
+            thread::spawn(move || match pool.get_timeout(Duration::from_millis(10)) {
+                Ok(conn) => use_conn(&conn),
+                Err(error) => assert!(error.is_timeout(), "{error}"),
+            })
+        };
+        let timer = {
+            let clock = clock.clone();
+            thread::spawn(move || clock.advance(Duration::from_millis(20)))
+        };
+        drop(held);
+        waiter.join().unwrap();
+        timer.join().unwrap();
+        assert_at_rest(&pool, &counts);
+        assert_eq!(pool.state().idle_connections, 1);
+    });
+}
+
+/// A connection is created while its waiter times out.
+///
+/// Catches a creator that publishes into a waiter node that already gave
+/// up (the new connection would vanish) and a waiter that never asks for a
+/// connection (it would wait forever with room in the pool).
+#[test]
+fn create_completes_while_waiter_times_out() {
+    model(|| {
+        let (pool, clock, counts) = model_pool(1, 0);
+        let pool = std::sync::Arc::new(pool);
+        let waiter = {
+            let pool = pool.clone();
+            thread::spawn(move || match pool.get_timeout(Duration::from_millis(10)) {
+                Ok(conn) => use_conn(&conn),
+                Err(error) => assert!(error.is_timeout(), "{error}"),
+            })
+        };
+        let creator = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.run_background_step())
+        };
+        clock.advance(Duration::from_millis(20));
+        waiter.join().unwrap();
+        creator.join().unwrap();
+        assert_at_rest(&pool, &counts);
+    });
+}
+
+/// `close()` races a waiting `get()` and a return.
+///
+/// Catches a connection returned as close scans (left idle in a closed
+/// pool: `live` stays 1), a waiter that enqueues after close drained the
+/// queue (waits forever), and a get that succeeds after close returned.
+#[test]
+fn close_races_get_and_return() {
+    model(|| {
+        let (pool, _clock, counts) = model_pool(1, 1);
+        let pool = std::sync::Arc::new(pool);
+        let held = pool.try_get().unwrap();
+        let waiter = {
+            let pool = pool.clone();
+            thread::spawn(move || match pool.get() {
+                Ok(conn) => use_conn(&conn),
+                Err(error) => assert!(matches!(error, Error::Closed { .. }), "{error}"),
+            })
+        };
+        let closer = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.close())
+        };
+        drop(held);
+        closer.join().unwrap();
+        assert!(pool.get().unwrap_err().is_closed());
+        waiter.join().unwrap();
+        assert_eq!(counts.live.load(Ordering::SeqCst), 0, "closed pool kept a connection");
+        assert_at_rest(&pool, &counts);
+    });
+}
+
+/// `reconfigure()` shrinks the pool while a borrower gets and returns.
+///
+/// Catches a shrink that closes a connection under its user, or retires
+/// too many or too few: afterwards at most the new `max_size` stay open.
+#[test]
+fn reconfigure_shrink_races_get_and_return() {
+    model(|| {
+        let (pool, _clock, counts) = model_pool(2, 2);
+        let pool = std::sync::Arc::new(pool);
+        let borrower = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                if let Ok(conn) = pool.try_get() {
+                    use_conn(&conn);
+                }
+            })
+        };
+        let config = PoolConfig {
+            max_size: 1,
+            ..(*pool.config()).clone()
+        };
+        pool.reconfigure(config).unwrap();
+        borrower.join().unwrap();
+        assert_at_rest(&pool, &counts);
+        assert!(pool.state().connections <= 1, "{}", pool.state());
+    });
+}
+
+/// `reconfigure()` grows the pool while a caller waits.
+///
+/// Catches a grow that does not wake the worker for existing waiters: the
+/// waiter would wait although the pool now has room.
+#[test]
+fn reconfigure_grow_serves_a_waiter() {
+    model(|| {
+        let (pool, _clock, counts) = model_pool(1, 1);
+        let pool = std::sync::Arc::new(pool);
+        let held = pool.try_get().unwrap();
+        let waiter = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let conn = pool.get().expect("served after the grow");
+                use_conn(&conn);
+            })
+        };
+        let config = PoolConfig {
+            max_size: 2,
+            ..(*pool.config()).clone()
+        };
+        pool.reconfigure(config).unwrap();
+        // The worker's pass, after the grow: opens a connection if one waits.
+        pool.run_background_step();
+        // If the waiter had not queued yet, it either found room and asked,
+        // or will get the held connection back.
+        drop(held);
+        waiter.join().unwrap();
+        assert_at_rest(&pool, &counts);
+    });
+}

@@ -20,10 +20,10 @@
 
 #[cfg(not(feature = "loom"))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) mod thread {
-        pub(crate) use std::thread::{Builder, JoinHandle, Thread, current, yield_now};
+        pub(crate) use std::thread::{Builder, Thread, current, yield_now};
     }
 
     /// Parks the current thread for at most `timeout`; may wake spuriously.
@@ -87,10 +87,10 @@ mod imp {
 
 #[cfg(feature = "loom")]
 mod imp {
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
     pub(crate) mod thread {
-        pub(crate) use loom::thread::{Builder, JoinHandle, Thread, current, yield_now};
+        pub(crate) use loom::thread::{Builder, Thread, current, yield_now};
     }
 
     /// loom cannot time out: a timed park is a plain park. Deadlines are

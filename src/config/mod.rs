@@ -1,71 +1,73 @@
-//! TEMPORARY stub: replaced by the configuration module (issue 3).
-use std::time::Duration;
+//! Pool configuration: the [`PoolConfig`] settings with their documented
+//! defaults, loading them from TOML profiles and `SLOTPOOL_*` environment
+//! variables, and validating them.
+//!
+//! # Layers
+//!
+//! A loaded configuration is built in layers, each overriding the previous:
+//!
+//! 1. the built-in defaults ([`PoolConfig::default`]);
+//! 2. the configuration file's optional `[defaults]` table, then its
+//!    `[profiles.<name>]` table (file from `SLOTPOOL_CONFIG`, profile from
+//!    `SLOTPOOL_PROFILE`, else `"dev"`);
+//! 3. `SLOTPOOL_<SETTING>` environment variables: the dotted setting name
+//!    upper-cased with `.` replaced by `_` (`SLOTPOOL_MAX_SIZE`,
+//!    `SLOTPOOL_SQLITE_JOURNAL_MODE`).
+//!
+//! then the result is validated ([`PoolConfig::validate`]).
+//! [`PoolConfig::load_with_sources`] also reports which layer each value came
+//! from.
+//!
+//! # File format
+//!
+//! ```toml
+//! [defaults]                 # optional, applies under every profile
+//! sqlite.foreign_keys = true
+//!
+//! [profiles.dev]
+//! max_size = 4
+//! connection_timeout = "5s"  # humantime: "500ms", "10m", "1h 30m"
+//! idle_timeout = "off"       # optional durations: "off", "none", "disabled"
+//! capacity = "auto"          # or an integer
+//!
+//! [profiles.dev.sqlite]
+//! path = "dev.db"
+//! journal_mode = "wal"
+//! ```
+//!
+//! Unknown keys and unknown `SLOTPOOL_*` variables are errors with a
+//! suggestion of the closest known name. `SLOTPOOL_CONFIG` and
+//! `SLOTPOOL_PROFILE` are reserved; `SLOTPOOL_REQUIRE_PG` and
+//! `SLOTPOOL_TEST_*` are ignored.
+//!
+//! # Design
+//!
+//! Each setting is one entry of a table (`table.rs`) built from its field
+//! path; each field type has one codec (`codec.rs`) used by the file layer,
+//! the environment layer, [`PoolConfig::to_toml_string`] and serde alike.
+//! Both layers produce assignments applied by one overlay routine
+//! (`source.rs`).
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PoolConfig {
-    pub pool_name: String,
-    pub max_size: u32,
-    pub min_idle: u32,
-    pub capacity: Option<u32>,
-    pub connection_timeout: Duration,
-    pub validation_timeout: Duration,
-    pub validation_idle_window: Duration,
-    pub idle_timeout: Option<Duration>,
-    pub max_lifetime: Option<Duration>,
-    pub max_lifetime_jitter: f64,
-    pub keepalive_interval: Option<Duration>,
-    pub leak_detection_threshold: Option<Duration>,
-    pub max_waiters: u32,
-    pub connect_backoff_initial: Duration,
-    pub connect_backoff_max: Duration,
-    pub fail_fast_after: u32,
-    pub close_timeout: Duration,
-}
+#![forbid(unsafe_code)]
 
-impl Default for PoolConfig {
-    fn default() -> Self {
-        Self {
-            pool_name: "slotpool".into(),
-            max_size: 10,
-            min_idle: 0,
-            capacity: None,
-            connection_timeout: Duration::from_secs(30),
-            validation_timeout: Duration::from_secs(5),
-            validation_idle_window: Duration::from_millis(500),
-            idle_timeout: Some(Duration::from_secs(600)),
-            max_lifetime: Some(Duration::from_secs(1800)),
-            max_lifetime_jitter: 0.025,
-            keepalive_interval: Some(Duration::from_secs(120)),
-            leak_detection_threshold: None,
-            max_waiters: 0,
-            connect_backoff_initial: Duration::from_millis(100),
-            connect_backoff_max: Duration::from_secs(10),
-            fail_fast_after: 5,
-            close_timeout: Duration::from_secs(10),
-        }
-    }
-}
+mod codec;
+mod duration;
+mod enums;
+mod env;
+mod error;
+mod file;
+mod load;
+mod settings;
+mod source;
+mod table;
+mod validate;
 
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    #[error("invalid `{setting}` = {value}: {rule}")]
-    Invalid { setting: &'static str, value: String, rule: String },
-}
-
-impl PoolConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_size < 1 {
-            return Err(ConfigError::Invalid { setting: "max_size", value: self.max_size.to_string(), rule: "must be >= 1".into() });
-        }
-        if self.min_idle > self.max_size {
-            return Err(ConfigError::Invalid { setting: "min_idle", value: self.min_idle.to_string(), rule: format!("must be <= max_size ({})", self.max_size) });
-        }
-        if let Some(capacity) = self.capacity {
-            if capacity < self.max_size || capacity > 65_536 {
-                return Err(ConfigError::Invalid { setting: "capacity", value: capacity.to_string(), rule: format!("must be >= max_size ({}) and <= 65536", self.max_size) });
-            }
-        }
-        Ok(())
-    }
-}
+pub use enums::{JournalMode, StartupMode, Synchronous, TempStore};
+pub use env::{ENV_CONFIG, ENV_PREFIX, ENV_PROFILE, IGNORED_PREFIXES, IGNORED_VARIABLES};
+pub use error::{BoxError, ConfigError};
+pub use load::DEFAULT_PROFILE;
+pub use settings::{AUTO_MIN_CAPACITY, MAX_CAPACITY, PoolConfig, SqliteConfig};
+pub use source::{Source, Sources};
+pub use validate::{
+    MAX_LIFETIME_JITTER, MAX_POOL_NAME_LEN, MAX_STATEMENT_CACHE_CAPACITY, MIN_KEEPALIVE_INTERVAL,
+};

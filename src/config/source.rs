@@ -1,0 +1,101 @@
+//! Layering: where a setting's value came from ([`Source`]), and the one
+//! overlay routine that applies assignments from any layer (file or
+//! environment) on top of a base configuration.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use super::codec::Raw;
+use super::error::ConfigError;
+use super::settings::PoolConfig;
+use super::table::{SETTINGS, Setting};
+
+/// Where the value of one setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in default.
+    Default,
+    /// A configuration file.
+    File {
+        /// The file, or `None` for text given directly.
+        path: Option<PathBuf>,
+        /// The profile table the value came from, or `None` for the
+        /// `[defaults]` table.
+        profile: Option<String>,
+    },
+    /// An environment variable.
+    Env {
+        /// The variable's name, e.g. `SLOTPOOL_MAX_SIZE`.
+        variable: String,
+    },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File { path, profile } => {
+                match path {
+                    Some(path) => write!(f, "{}", path.display())?,
+                    None => f.write_str("configuration text")?,
+                }
+                match profile {
+                    Some(profile) => write!(f, " [profiles.{profile}]"),
+                    None => f.write_str(" [defaults]"),
+                }
+            }
+            Source::Env { variable } => write!(f, "${variable}"),
+        }
+    }
+}
+
+/// Where each setting's value came from, keyed by dotted setting name.
+pub type Sources = BTreeMap<String, Source>;
+
+/// One value for one setting from one layer.
+pub(crate) struct Assignment {
+    /// The setting assigned.
+    pub(crate) setting: &'static Setting,
+    /// The value, not yet decoded.
+    pub(crate) raw: Raw,
+    /// How the user spelled the location: a dotted file key or a variable.
+    pub(crate) origin: String,
+    /// The layer it came from.
+    pub(crate) source: Source,
+}
+
+/// Every setting sourced from its default.
+pub(crate) fn default_sources() -> Sources {
+    SETTINGS
+        .iter()
+        .map(|s| (s.name.to_owned(), Source::Default))
+        .collect()
+}
+
+/// Applies `assignments` in order on top of `config`, recording each
+/// setting's source; later assignments win.
+pub(crate) fn overlay(
+    mut config: PoolConfig,
+    mut sources: Sources,
+    assignments: impl IntoIterator<Item = Assignment>,
+) -> Result<(PoolConfig, Sources), ConfigError> {
+    for assignment in assignments {
+        let Assignment {
+            setting,
+            raw,
+            origin,
+            source,
+        } = assignment;
+        setting
+            .apply(&mut config, &raw)
+            .map_err(|mismatch| ConfigError::Parse {
+                setting: origin,
+                value: raw.shown(),
+                expected: mismatch.expected,
+                source: mismatch.source,
+            })?;
+        sources.insert(setting.name.to_owned(), source);
+    }
+    Ok((config, sources))
+}
