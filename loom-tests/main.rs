@@ -237,17 +237,26 @@ fn create_completes_while_waiter_times_out() {
     model(|| {
         let (pool, clock, counts) = model_pool(1, 0);
         let pool = std::sync::Arc::new(pool);
+        let done = StdArc::new(AtomicBool::new(false));
         let waiter = {
-            let pool = pool.clone();
-            thread::spawn(move || match pool.get_timeout(Duration::from_millis(10)) {
-                Ok(conn) => use_conn(&conn),
-                Err(error) => assert!(error.is_timeout(), "{error}"),
+            let (pool, done) = (pool.clone(), done.clone());
+            thread::spawn(move || {
+                match pool.get_timeout(Duration::from_millis(10)) {
+                    Ok(conn) => use_conn(&conn),
+                    Err(error) => assert!(error.is_timeout(), "{error}"),
+                }
+                done.store(true, Ordering::SeqCst);
             })
         };
         let creator = {
             let pool = pool.clone();
             thread::spawn(move || pool.run_background_step())
         };
+        // The timer fires once the waiter has started its wait (a deadline
+        // set after the clock moved would never pass in this model).
+        while pool.state().waiting == 0 && !done.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
         clock.advance(Duration::from_millis(20));
         waiter.join().unwrap();
         creator.join().unwrap();

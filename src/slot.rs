@@ -183,8 +183,12 @@ impl<C> SlotArray<C> {
     #[inline(always)]
     fn try_take(&self, index: usize, to: SlotState) -> Option<Lease<C>> {
         let slot = &self.slots[index];
-        // A plain load first: a busy slot costs no cache-line ownership.
-        if slot.state.load(Ordering::Relaxed) != SlotState::Idle as u8 {
+        // A load first, so a busy slot costs no cache-line ownership. It must
+        // be `SeqCst`: it is the "read" half of both Dekker pairs (a waiter's
+        // re-scan, close's scan). loom found that a `Relaxed` load here may
+        // miss a connection swapped to `Idle` before the releaser saw the
+        // waiter, losing the wake-up. On x86 both compile to a plain `mov`.
+        if slot.state.load(Ordering::SeqCst) != SlotState::Idle as u8 {
             return None;
         }
         slot.state

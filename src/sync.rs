@@ -89,15 +89,59 @@ mod imp {
 mod imp {
     pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+    /// Park/unpark for loom, built on a loom mutex and condition variable
+    /// (as tokio's loom tests do). loom's own `Thread::unpark` also wakes a
+    /// thread blocked on a *mutex*, which real `unpark` never does and which
+    /// trips loom's lock bookkeeping; a condvar-based parker has exactly the
+    /// semantics of `std`'s token: an unpark before the park is remembered.
     pub(crate) mod thread {
-        pub(crate) use loom::thread::{Builder, Thread, current, yield_now};
+        pub(crate) use loom::thread::{Builder, yield_now};
+
+        pub(crate) struct Parker {
+            notified: loom::sync::Mutex<bool>,
+            wake: loom::sync::Condvar,
+        }
+
+        loom::thread_local! {
+            static PARKER: std::sync::Arc<Parker> = std::sync::Arc::new(Parker {
+                notified: loom::sync::Mutex::new(false),
+                wake: loom::sync::Condvar::new(),
+            });
+        }
+
+        /// A handle that unparks one thread.
+        #[derive(Clone)]
+        pub(crate) struct Thread(std::sync::Arc<Parker>);
+
+        impl Thread {
+            pub(crate) fn unpark(&self) {
+                let mut notified = self.0.notified.lock().unwrap();
+                *notified = true;
+                self.0.wake.notify_one();
+            }
+        }
+
+        pub(crate) fn current() -> Thread {
+            Thread(PARKER.with(|parker| parker.clone()))
+        }
+
+        pub(crate) fn park() {
+            PARKER.with(|parker| {
+                let mut notified = parker.notified.lock().unwrap();
+                while !*notified {
+                    notified = parker.wake.wait(notified).unwrap();
+                }
+                *notified = false;
+            });
+        }
     }
 
     /// loom cannot time out: a timed park is a plain park. Deadlines are
     /// driven by a `ManualClock`, whose `advance()` unparks timed sleepers.
     #[inline]
     pub(crate) fn park_timeout(_timeout: std::time::Duration) {
-        loom::thread::park();
+        thread::park();
     }
 
     /// loom's `UnsafeCell`, which checks that accesses never race.
@@ -145,6 +189,21 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// The store-load barrier of a Dekker pair: orders this thread's preceding
+/// `SeqCst` write before its following `SeqCst` load of another location.
+///
+/// Under `std` the `SeqCst` operations on both sides already guarantee that
+/// (they share one total order), so this compiles to nothing and the hot path
+/// pays only for its `SeqCst` swap. loom treats `SeqCst` loads and stores as
+/// acquire/release (loom issue #180) and models only `fence(SeqCst)`
+/// faithfully, so under loom this is a real fence. Every Dekker pair in the
+/// pool calls it at the exact point where the ordering is relied on.
+#[inline(always)]
+pub(crate) fn dekker_fence() {
+    #[cfg(feature = "loom")]
+    loom::sync::atomic::fence(Ordering::SeqCst);
+}
 
 /// Locks `mutex`, ignoring poisoning: no critical section in this crate can
 /// leave its data half-updated, so a panic elsewhere must not wedge the pool.

@@ -230,7 +230,9 @@ impl<M: Manager> Shared<M> {
                 });
             }
         };
-        // Dekker pair 1: enqueued (SeqCst) before this re-scan.
+        // Dekker pair 1 (and the room pair): enqueued (SeqCst) before this
+        // re-scan and the room check below.
+        sync::dekker_fence();
         if let Some(lease) = self.scan_idle() {
             return match self.waiters.cancel(&node) {
                 Outcome::Handed(handed) => {
@@ -316,6 +318,7 @@ impl<M: Manager> Shared<M> {
             }
             let index = self.slots.check_in(lease);
             // Dekker pairs 1 and 2: swapped to Idle (SeqCst) before this load.
+            sync::dekker_fence();
             signal = self.waiters.signal();
             if signal.is_quiet() {
                 return;
@@ -334,6 +337,9 @@ impl<M: Manager> Shared<M> {
     pub(crate) fn discard(&self, lease: Lease<M::Connection>, reason: CloseReason) {
         let conn = self.slots.vacate(lease);
         self.total.fetch_sub(1, Ordering::SeqCst);
+        // Room pair: room given back (SeqCst) before `after_vacate` loads
+        // the waiter count.
+        sync::dekker_fence();
         self.after_vacate(conn, reason);
     }
 
@@ -341,6 +347,7 @@ impl<M: Manager> Shared<M> {
     pub(crate) fn detach(&self, lease: Lease<M::Connection>) -> M::Connection {
         let conn = self.slots.vacate(lease);
         self.total.fetch_sub(1, Ordering::SeqCst);
+        sync::dekker_fence();
         tracing::debug!(pool = %self.name, reason = ?CloseReason::Detached, "connection detached");
         let signal = self.waiters.signal();
         if signal.closed() {
@@ -497,6 +504,7 @@ impl<M: Manager> Shared<M> {
         tracing::info!(pool = %self.name, "pool closing");
         self.worker.shutdown();
         // Dekker pair 2: the closed bit is set (SeqCst) before this scan.
+        sync::dekker_fence();
         for index in 0..self.slots.high_water() {
             if let Some(lease) = self.slots.try_reserve(index) {
                 self.discard(lease, CloseReason::PoolClosed);
@@ -552,6 +560,7 @@ impl<M: Manager> Shared<M> {
         self.config.store(config);
         self.hot.validation_window.store(window, Ordering::Relaxed);
         self.hot.max_size.store(max_size, Ordering::SeqCst);
+        sync::dekker_fence();
         tracing::info!(pool = %self.name, max_size, "pool reconfigured");
         // Shrink: retire idle excess now; in-use excess retires on return.
         for index in 0..self.slots.high_water() {
