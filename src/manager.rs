@@ -20,27 +20,29 @@ pub enum ErrorClass {
 /// Shaped like r2d2's `ManageConnection`, so porting a manager is mechanical
 /// (and [`compat`](crate) adapters wrap r2d2 managers unchanged).
 ///
-/// ```
-/// use slotpool::{Manager, Pool};
-///
-/// struct Counter;
-///
-/// impl Manager for Counter {
-///     type Connection = u64;
-///     type Error = std::io::Error;
-///     fn connect(&self) -> Result<u64, std::io::Error> { Ok(0) }
-///     fn is_valid(&self, _conn: &mut u64) -> Result<(), std::io::Error> { Ok(()) }
-///     fn has_broken(&self, _conn: &mut u64) -> bool { false }
-///     fn reset(&self, conn: &mut u64) -> Result<(), std::io::Error> {
-///         *conn = 0; // give the next borrower a clean connection
-///         Ok(())
-///     }
-/// }
-///
-/// let pool = Pool::builder().max_size(2).build(Counter).unwrap();
-/// let mut conn = pool.get().unwrap();
-/// *conn += 1;
-/// ```
+#[cfg_attr(not(feature = "loom"), doc = r#"
+```
+use slotpool::{Manager, Pool};
+
+struct Counter;
+
+impl Manager for Counter {
+    type Connection = u64;
+    type Error = std::io::Error;
+    fn connect(&self) -> Result<u64, std::io::Error> { Ok(0) }
+    fn is_valid(&self, _conn: &mut u64) -> Result<(), std::io::Error> { Ok(()) }
+    fn has_broken(&self, _conn: &mut u64) -> bool { false }
+    fn reset(&self, conn: &mut u64) -> Result<(), std::io::Error> {
+        *conn = 0; // give the next borrower a clean connection
+        Ok(())
+    }
+}
+
+let pool = Pool::builder().max_size(2).build(Counter).unwrap();
+let mut conn = pool.get().unwrap();
+*conn += 1;
+```
+"#)]
 pub trait Manager: Send + Sync + 'static {
     /// The pooled resource.
     type Connection: Send + 'static;

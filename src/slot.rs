@@ -281,12 +281,6 @@ impl<C> SlotArray<C> {
         }
     }
 
-    /// When the leased connection was opened.
-    #[inline]
-    pub(crate) fn created_at(&self, lease: &Lease<C>) -> Nanos {
-        self.slots[lease.index()].created_at.load(Ordering::Relaxed)
-    }
-
     /// Records a checkout at `now`; returns when the connection was last
     /// returned (or created), so the caller can tell how long it sat idle.
     #[inline(always)]

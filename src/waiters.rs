@@ -20,7 +20,6 @@
 //! before taking the queue lock.
 
 use std::collections::VecDeque;
-use std::task::Waker;
 
 use crate::slot::Lease;
 use crate::sync::{self, Arc, AtomicUsize, Mutex, Ordering, thread::Thread};
@@ -52,17 +51,16 @@ impl Signal {
     }
 }
 
-/// How a waiter is woken: a parked thread or an async task.
+/// How a waiter is woken. An async variant (a `Waker`) joins it when
+/// `get_async` arrives; the queue and the hand-off do not change.
 pub(crate) enum Notifier {
     Thread(Thread),
-    Waker(Waker),
 }
 
 impl Notifier {
     fn notify(self) {
         match self {
             Notifier::Thread(thread) => thread.unpark(),
-            Notifier::Waker(waker) => waker.wake(),
         }
     }
 }
@@ -178,16 +176,6 @@ impl<C> Waiters<C> {
                 *state = waiting;
                 Outcome::Waiting
             }
-        }
-    }
-
-    /// Replaces the notifier of a still-waiting node (an async task re-polled
-    /// with a new waker).
-    #[allow(dead_code)]
-    pub(crate) fn renotify(&self, node: &WaitNode<C>, notifier: Notifier) {
-        let mut state = sync::lock(&node.state);
-        if let NodeState::Waiting(current) = &mut *state {
-            *current = notifier;
         }
     }
 

@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use crate::manager::Manager;
+use crate::manager::{ErrorClass, Manager};
 use crate::pool::core::{CreateOutcome, Shared};
 use crate::sync::{self, Arc, Condvar, Mutex};
 
@@ -138,6 +138,14 @@ pub(crate) fn step<M: Manager>(shared: &Shared<M>, manual: bool) {
                 backoff = config.connect_backoff_initial;
             }
             CreateOutcome::NoRoom => break,
+            CreateOutcome::Failed(error)
+                if shared.manager.classify(&error) == ErrorClass::Permanent =>
+            {
+                // Retrying cannot help; waiters end with this error as their
+                // cause. The next request (a new waiter) tries again.
+                tracing::error!(pool = %shared.name, %error, "permanent connect error");
+                break;
+            }
             CreateOutcome::Failed(_) | CreateOutcome::Panicked => {
                 if manual {
                     break;

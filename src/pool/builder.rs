@@ -20,26 +20,28 @@ type Override = Box<dyn FnOnce(&mut PoolConfig) + Send>;
 /// [`PoolConfig`] given to [`config`](Self::config) (which may come from
 /// `config.toml` and `SLOTPOOL_*` variables), then each explicit call here.
 ///
-/// ```
-/// # use slotpool::{Manager, Pool, PoolConfig};
-/// # struct Noop;
-/// # impl Manager for Noop {
-/// #     type Connection = ();
-/// #     type Error = std::io::Error;
-/// #     fn connect(&self) -> Result<(), std::io::Error> { Ok(()) }
-/// #     fn is_valid(&self, _: &mut ()) -> Result<(), std::io::Error> { Ok(()) }
-/// #     fn has_broken(&self, _: &mut ()) -> bool { false }
-/// # }
-/// use std::time::Duration;
-/// let base = PoolConfig { max_size: 8, ..PoolConfig::default() };
-/// let pool = Pool::builder()
-///     .config(base)
-///     .max_size(16) // wins over the config's 8
-///     .connection_timeout(Duration::from_secs(2))
-///     .build(Noop)
-///     .unwrap();
-/// assert_eq!(pool.config().max_size, 16);
-/// ```
+#[cfg_attr(not(feature = "loom"), doc = r#"
+```
+# use slotpool::{Manager, Pool, PoolConfig};
+# struct Noop;
+# impl Manager for Noop {
+#     type Connection = ();
+#     type Error = std::io::Error;
+#     fn connect(&self) -> Result<(), std::io::Error> { Ok(()) }
+#     fn is_valid(&self, _: &mut ()) -> Result<(), std::io::Error> { Ok(()) }
+#     fn has_broken(&self, _: &mut ()) -> bool { false }
+# }
+use std::time::Duration;
+let base = PoolConfig { max_size: 8, ..PoolConfig::default() };
+let pool = Pool::builder()
+    .config(base)
+    .max_size(16) // wins over the config's 8
+    .connection_timeout(Duration::from_secs(10))
+    .build(Noop)
+    .unwrap();
+assert_eq!(pool.config().max_size, 16);
+```
+"#)]
 pub struct Builder<M: Manager> {
     config: PoolConfig,
     overrides: Vec<Override>,
@@ -86,6 +88,8 @@ impl<M: Manager> Builder<M> {
         capacity: Option<u32>,
         /// How long `get()` waits.
         connection_timeout: Duration,
+        /// Longest a validity check may take; must stay below `connection_timeout`.
+        validation_timeout: Duration,
         /// A connection idle at least this long is validated on checkout.
         validation_idle_window: Duration,
         /// Waiters beyond this many are refused at once (0 = unlimited).

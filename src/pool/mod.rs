@@ -22,23 +22,25 @@ use crate::sync::{Arc, Ordering};
 
 /// A pool of connections made by `M`. Cheap to clone: clones share one pool.
 ///
-/// ```
-/// use slotpool::{Manager, Pool};
-/// # struct Noop;
-/// # impl Manager for Noop {
-/// #     type Connection = ();
-/// #     type Error = std::io::Error;
-/// #     fn connect(&self) -> Result<(), std::io::Error> { Ok(()) }
-/// #     fn is_valid(&self, _: &mut ()) -> Result<(), std::io::Error> { Ok(()) }
-/// #     fn has_broken(&self, _: &mut ()) -> bool { false }
-/// # }
-/// let pool = Pool::builder().max_size(4).build(Noop).unwrap();
-/// {
-///     let _conn = pool.get().unwrap();
-///     assert_eq!(pool.state().in_use, 1);
-/// } // returned here
-/// assert_eq!(pool.state().idle_connections, 1);
-/// ```
+#[cfg_attr(not(feature = "loom"), doc = r#"
+```
+use slotpool::{Manager, Pool};
+# struct Noop;
+# impl Manager for Noop {
+#     type Connection = ();
+#     type Error = std::io::Error;
+#     fn connect(&self) -> Result<(), std::io::Error> { Ok(()) }
+#     fn is_valid(&self, _: &mut ()) -> Result<(), std::io::Error> { Ok(()) }
+#     fn has_broken(&self, _: &mut ()) -> bool { false }
+# }
+let pool = Pool::builder().max_size(4).build(Noop).unwrap();
+{
+    let _conn = pool.get().unwrap();
+    assert_eq!(pool.state().in_use, 1);
+} // returned here
+assert_eq!(pool.state().idle_connections, 1);
+```
+"#)]
 pub struct Pool<M: Manager> {
     shared: Arc<Shared<M>>,
 }
@@ -57,10 +59,6 @@ impl<M: Manager> Pool<M> {
 
     pub(crate) fn from_shared(shared: Arc<Shared<M>>) -> Self {
         Self { shared }
-    }
-
-    pub(crate) fn shared(&self) -> &Arc<Shared<M>> {
-        &self.shared
     }
 
     /// Gets a connection, waiting up to `connection_timeout`.

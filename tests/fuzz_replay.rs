@@ -1,0 +1,34 @@
+#![cfg(not(feature = "loom"))]
+//! Replays every checked-in fuzz seed and every saved crash through the same
+//! harness bodies the cargo-fuzz targets use.
+
+#[path = "../fuzz/harness/mod.rs"]
+mod harness;
+
+use std::path::Path;
+
+fn replay(target: &str, body: fn(&[u8])) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut replayed = 0;
+    for folder in [root.join("seeds").join(target), root.join("artifacts").join(target)] {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let data = std::fs::read(entry.path()).unwrap();
+            body(&data);
+            replayed += 1;
+        }
+    }
+    assert!(replayed > 0, "no seeds for {target}");
+}
+
+#[test]
+fn config_toml_seeds() {
+    replay("config_toml", harness::config_toml);
+}
+
+#[test]
+fn env_overrides_seeds() {
+    replay("env_overrides", harness::env_overrides);
+}
