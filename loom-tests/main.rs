@@ -98,6 +98,10 @@ fn model_pool(
     let pool = Pool::builder()
         .max_size(max_size)
         .validation_idle_window(Duration::from_secs(3600))
+        // Maintenance off: these models are about get/return/close races.
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .keepalive_interval(None)
         .clock(clock.clone())
         .manual_background()
         .build(ModelManager {

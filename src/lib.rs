@@ -17,20 +17,25 @@
 //! | `waiters`   | the FIFO waiter queue and hand-off |
 //! | `pool`      | `Pool`, `Builder`, `PooledConnection`, the protocols |
 //! | `worker`    | the background thread: connects, closes, clock ticks |
+//! | `maintenance` | idle retirement, lifetimes, keepalive, leak detection |
 //! | `clock`     | coarse and precise time, `ManualClock` for tests |
 //! | `config`    | `PoolConfig`, profiles, environment, validation |
 //! | `manager`   | the `Manager` trait |
 //! | `sqlite`    | the embedded default backend (rusqlite) |
+//! | `compat`    | adapters for other pools' managers (r2d2) |
 #![cfg_attr(not(feature = "loom"), doc = include_str!("../README.md"))]
 #![warn(missing_docs)]
 
 mod clock;
+pub mod compat;
 pub mod config;
 mod error;
+mod maintenance;
 mod manager;
 mod pool;
 mod slot;
 pub mod sqlite;
+pub mod stats;
 mod sync;
 mod waiters;
 mod worker;
@@ -39,4 +44,5 @@ pub use clock::ManualClock;
 pub use config::{ConfigError, PoolConfig};
 pub use error::{Error, State};
 pub use manager::{ErrorClass, Manager};
-pub use pool::{Builder, CloseReason, Pool, PooledConnection};
+pub use pool::{Builder, CloseReason, ConnectionInfo, Pool, PooledConnection};
+pub use stats::Stats;

@@ -44,7 +44,18 @@
 use crossbeam::utils::CachePadded;
 
 use crate::clock::Nanos;
-use crate::sync::{AtomicU8, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use std::backtrace::Backtrace;
+use std::panic::Location;
+
+// Slot *metadata* (timestamps, counters, the checkout site, the trace) uses
+// plain std atomics on purpose: no decision about who owns a slot or its
+// connection depends on it, so modelling it in loom would only multiply the
+// schedules explored. The tag, the cell and the high-water mark go through
+// the facade.
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicPtr, AtomicU64};
+
+use crate::sync::{AtomicU8, AtomicUsize, Ordering, UnsafeCell};
 
 /// The tag of a slot. Stored as a `u8` in an atomic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +99,20 @@ pub(crate) struct Slot<C> {
     returned_at: AtomicU64,
     /// Bumped each time a new connection enters the slot.
     generation: AtomicU64,
+    /// Checkouts served from this slot; written only by the slot's owner
+    /// (release store: a leak check reads it before and after the others).
+    checkouts: AtomicU64,
+    /// When the current connection must retire (jittered lifetime); 0: never.
+    expires_at: AtomicU64,
+    /// Where the current checkout was made (a `&'static Location`), or null.
+    checkout_site: AtomicPtr<Location<'static>>,
+    /// The checkout number a leak was reported for (0: none).
+    leak_reported: AtomicU64,
+    /// When maintenance last validated the idle connection (keepalive).
+    kept_alive_at: AtomicU64,
+    /// A backtrace of the current checkout, captured only while leak
+    /// detection is on and `RUST_BACKTRACE` asks for backtraces.
+    checkout_trace: Mutex<Option<Backtrace>>,
 }
 
 /// Proof that the holder owns slot `index` in state `InUse` or `Reserved`,
@@ -99,6 +124,10 @@ pub(crate) struct Slot<C> {
 #[must_use = "a lease must be checked in or vacated, or its slot leaks"]
 pub(crate) struct Lease<C> {
     index: u32,
+    /// When a sampled checkout began (precise clock), or 0 if not sampled.
+    pub(crate) sampled_at: Nanos,
+    /// This checkout's number in its slot (see `count_checkout`).
+    pub(crate) checkout: u64,
     pub(crate) conn: C,
 }
 
@@ -114,6 +143,24 @@ impl<C> Lease<C> {
 #[must_use = "a claim must be filled or abandoned, or its slot leaks"]
 pub(crate) struct Claim {
     index: u32,
+}
+
+/// What a leak check found.
+pub(crate) struct LeakReport {
+    pub(crate) index: usize,
+    pub(crate) held: Nanos,
+    pub(crate) site: Option<&'static Location<'static>>,
+    pub(crate) trace: Option<String>,
+}
+
+/// Times and counts of one slot's connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SlotMeta {
+    pub(crate) created_at: Nanos,
+    pub(crate) returned_at: Nanos,
+    pub(crate) expires_at: Nanos,
+    pub(crate) kept_alive_at: Nanos,
+    pub(crate) checkouts: u64,
 }
 
 /// A fixed-capacity array of slots.
@@ -142,6 +189,12 @@ impl<C> SlotArray<C> {
                     checkout_at: AtomicU64::new(0),
                     returned_at: AtomicU64::new(0),
                     generation: AtomicU64::new(0),
+                    checkouts: AtomicU64::new(0),
+                    expires_at: AtomicU64::new(0),
+                    checkout_site: AtomicPtr::new(std::ptr::null_mut()),
+                    leak_reported: AtomicU64::new(0),
+                    kept_alive_at: AtomicU64::new(0),
+                    checkout_trace: Mutex::new(None),
                 })
             })
             .collect();
@@ -208,6 +261,8 @@ impl<C> SlotArray<C> {
         };
         Some(Lease {
             index: index as u32,
+            sampled_at: 0,
+            checkout: 0,
             conn,
         })
     }
@@ -217,7 +272,7 @@ impl<C> SlotArray<C> {
     /// the waiter count). Returns the slot index.
     #[inline(always)]
     pub(crate) fn check_in(&self, lease: Lease<C>) -> usize {
-        let Lease { index, conn } = lease;
+        let Lease { index, conn, .. } = lease;
         let slot = &self.slots[index as usize];
         // SAFETY: the lease proves we own the slot (`InUse` or `Reserved`), so
         // by Invariant C nobody else touches the cell until our swap below.
@@ -229,7 +284,7 @@ impl<C> SlotArray<C> {
     /// Ends a lease without returning its connection: the slot becomes
     /// `Empty` and the connection is given to the caller (to close it).
     pub(crate) fn vacate(&self, lease: Lease<C>) -> C {
-        let Lease { index, conn } = lease;
+        let Lease { index, conn, .. } = lease;
         self.slots[index as usize]
             .state
             .store(SlotState::Empty as u8, Ordering::SeqCst);
@@ -268,15 +323,19 @@ impl<C> SlotArray<C> {
     }
 
     /// Turns a claim into a lease on its new connection: `Connecting → InUse`.
-    pub(crate) fn fill(&self, claim: Claim, conn: C, now: Nanos) -> Lease<C> {
+    pub(crate) fn fill(&self, claim: Claim, conn: C, now: Nanos, expires_at: Nanos) -> Lease<C> {
         let slot = &self.slots[claim.index as usize];
         slot.created_at.store(now, Ordering::Relaxed);
+        slot.expires_at.store(expires_at, Ordering::Relaxed);
+        slot.kept_alive_at.store(now, Ordering::Relaxed);
         slot.checkout_at.store(now, Ordering::Relaxed);
         slot.returned_at.store(now, Ordering::Relaxed);
         slot.generation.fetch_add(1, Ordering::Relaxed);
         slot.state.store(SlotState::InUse as u8, Ordering::SeqCst);
         Lease {
             index: claim.index,
+            sampled_at: 0,
+            checkout: 0,
             conn,
         }
     }
@@ -296,6 +355,112 @@ impl<C> SlotArray<C> {
         self.slots[lease.index()]
             .returned_at
             .store(now, Ordering::Relaxed);
+    }
+
+    /// Counts a checkout served from the leased slot; returns the new count.
+    /// Only the lease holder writes the counter, so this is a load and a
+    /// store on a line it already owns, not a read-modify-write.
+    #[inline(always)]
+    pub(crate) fn count_checkout(&self, lease: &mut Lease<C>) -> u64 {
+        let checkouts = &self.slots[lease.index()].checkouts;
+        let count = checkouts.load(Ordering::Relaxed) + 1;
+        checkouts.store(count, Ordering::Release);
+        lease.checkout = count;
+        count
+    }
+
+    /// Records where the current checkout was made.
+    #[inline(always)]
+    pub(crate) fn stamp_site(&self, lease: &Lease<C>, site: &'static Location<'static>) {
+        self.slots[lease.index()]
+            .checkout_site
+            .store(std::ptr::from_ref(site).cast_mut(), Ordering::Relaxed);
+    }
+
+    /// Stores (or clears) the backtrace of the current checkout.
+    pub(crate) fn set_trace(&self, lease: &Lease<C>, trace: Option<Backtrace>) {
+        *self.slots[lease.index()]
+            .checkout_trace
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = trace;
+    }
+
+    /// A leak check of slot `index` at `now`: if it has been checked out
+    /// longer than `threshold` and this checkout was not reported yet, marks
+    /// it reported and returns what to report.
+    pub(crate) fn check_leak(&self, index: usize, now: Nanos, threshold: Nanos) -> Option<LeakReport> {
+        let slot = &self.slots[index];
+        let before = slot.checkouts.load(Ordering::Acquire);
+        if self.state(index) != SlotState::InUse || before == 0 {
+            return None;
+        }
+        let checkout_at = slot.checkout_at.load(Ordering::Relaxed);
+        let site = slot.checkout_site.load(Ordering::Relaxed);
+        let trace = slot
+            .checkout_trace
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .map(|trace| trace.to_string());
+        // The same checkout throughout (seqlock-style re-read)?
+        if slot.checkouts.load(Ordering::Acquire) != before || self.state(index) != SlotState::InUse {
+            return None;
+        }
+        let held = now.saturating_sub(checkout_at);
+        if held < threshold || slot.leak_reported.load(Ordering::Relaxed) == before {
+            return None;
+        }
+        slot.leak_reported.store(before, Ordering::Relaxed);
+        // SAFETY: `checkout_site` is only ever stored from a
+        // `&'static Location<'static>` (`stamp_site`) or null, so a non-null
+        // pointer is valid for the whole program and never mutated.
+        let site = unsafe { site.as_ref() };
+        Some(LeakReport {
+            index,
+            held,
+            site,
+            trace,
+        })
+    }
+
+    /// Whether a leak was reported for the lease's checkout.
+    #[inline(always)]
+    pub(crate) fn leak_was_reported(&self, lease: &Lease<C>) -> bool {
+        lease.checkout != 0
+            && self.slots[lease.index()].leak_reported.load(Ordering::Relaxed) == lease.checkout
+    }
+
+    /// When the leased connection must retire (0: never).
+    #[inline(always)]
+    pub(crate) fn expires_at(&self, lease: &Lease<C>) -> Nanos {
+        self.slots[lease.index()].expires_at.load(Ordering::Relaxed)
+    }
+
+    /// Metadata of the leased connection, for `retain` and maintenance.
+    pub(crate) fn meta(&self, lease: &Lease<C>) -> SlotMeta {
+        let slot = &self.slots[lease.index()];
+        SlotMeta {
+            created_at: slot.created_at.load(Ordering::Relaxed),
+            returned_at: slot.returned_at.load(Ordering::Relaxed),
+            expires_at: slot.expires_at.load(Ordering::Relaxed),
+            kept_alive_at: slot.kept_alive_at.load(Ordering::Relaxed),
+            checkouts: slot.checkouts.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Records a successful keepalive check of the leased connection.
+    pub(crate) fn stamp_kept_alive(&self, lease: &Lease<C>, now: Nanos) {
+        self.slots[lease.index()]
+            .kept_alive_at
+            .store(now, Ordering::Relaxed);
+    }
+
+    /// Checkouts served from every slot (for statistics).
+    pub(crate) fn total_checkouts(&self) -> u64 {
+        self.slots
+            .iter()
+            .map(|slot| slot.checkouts.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// When slot `index` was last checked out (for leak detection).

@@ -70,6 +70,8 @@ enum NodeState<C> {
     Handed(Lease<C>),
     Cancelled,
     Closed,
+    /// Connecting failed for good (a permanent error, or fail-fast).
+    Rejected,
 }
 
 /// One waiting caller.
@@ -87,6 +89,8 @@ pub(crate) enum Outcome<C> {
     Waiting,
     /// It withdrew before anything was handed to it (only from `cancel`).
     Cancelled,
+    /// Connecting is failing for good: end with the connect error.
+    Rejected,
 }
 
 /// Why an enqueue was refused.
@@ -172,6 +176,10 @@ impl<C> Waiters<C> {
                 Outcome::Closed
             }
             NodeState::Cancelled => Outcome::Cancelled,
+            NodeState::Rejected => {
+                *state = NodeState::Rejected;
+                Outcome::Rejected
+            }
             waiting @ NodeState::Waiting(_) => {
                 *state = waiting;
                 Outcome::Waiting
@@ -198,23 +206,45 @@ impl<C> Waiters<C> {
             }
             NodeState::Handed(lease) => Outcome::Handed(lease),
             NodeState::Closed => Outcome::Closed,
+            NodeState::Rejected => Outcome::Rejected,
             NodeState::Cancelled => Outcome::Cancelled,
         }
+    }
+
+    /// Ends every current wait with [`Outcome::Rejected`] (connecting is
+    /// failing for good); later callers may still wait.
+    pub(crate) fn reject_all(&self) {
+        self.drain_with(true);
     }
 
     /// Sets the closed bit and wakes every waiter with `Closed`. Returns
     /// whether this call closed the queue (false if it was already closed).
     pub(crate) fn close(&self) -> bool {
+        let previous = {
+            let _queue = sync::lock(&self.queue);
+            self.signal.fetch_or(CLOSED, Ordering::SeqCst)
+        };
+        self.drain_with(false);
+        previous & CLOSED == 0
+    }
+
+    /// Removes every node and ends its wait as rejected or closed.
+    fn drain_with(&self, rejected: bool) -> usize {
         let mut queue = sync::lock(&self.queue);
-        let previous = self.signal.fetch_or(CLOSED, Ordering::SeqCst);
         let drained: Vec<_> = queue.drain(..).collect();
         self.signal
             .fetch_sub(drained.len() * ONE_WAITER, Ordering::SeqCst);
         drop(queue);
+        let count = drained.len();
         for node in drained {
             let notifier = {
                 let mut state = sync::lock(&node.state);
-                match std::mem::replace(&mut *state, NodeState::Closed) {
+                let end = if rejected {
+                    NodeState::Rejected
+                } else {
+                    NodeState::Closed
+                };
+                match std::mem::replace(&mut *state, end) {
                     NodeState::Waiting(notifier) => Some(notifier),
                     other => {
                         *state = other;
@@ -226,6 +256,6 @@ impl<C> Waiters<C> {
                 notifier.notify();
             }
         }
-        previous & CLOSED == 0
+        count
     }
 }

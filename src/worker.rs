@@ -96,12 +96,23 @@ impl<C> WorkerControl<C> {
 /// The worker thread's body: wait for work, do it, repeat until shutdown.
 pub(crate) fn run<M: Manager>(shared: Arc<Shared<M>>) {
     let control = &shared.worker;
+    let mut next_pass = shared.clock.now();
     loop {
         let (graveyard, shutdown) = {
             let mut flags = sync::lock(&control.flags);
             if !flags.requested && !flags.shutdown && flags.graveyard.is_empty() {
-                flags = match shared.tick_interval() {
-                    Some(tick) => sync::wait_timeout(&control.wake, flags, tick),
+                // Sleep until the next tick or maintenance pass, whichever
+                // is first; with neither due (no connections, nothing
+                // enabled), until somebody asks.
+                let until_pass = crate::maintenance::period(&shared).map(|_| {
+                    Duration::from_nanos(next_pass.saturating_sub(shared.clock.now()))
+                });
+                let wait = match (shared.tick_interval(), until_pass) {
+                    (Some(tick), Some(pass)) => Some(tick.min(pass)),
+                    (tick, pass) => tick.or(pass),
+                };
+                flags = match wait {
+                    Some(wait) => sync::wait_timeout(&control.wake, flags, wait),
                     None => match control.wake.wait(flags) {
                         Ok(flags) => flags,
                         Err(poisoned) => poisoned.into_inner(),
@@ -111,10 +122,16 @@ pub(crate) fn run<M: Manager>(shared: Arc<Shared<M>>) {
             flags.requested = false;
             (std::mem::take(&mut flags.graveyard), flags.shutdown)
         };
-        shared.clock.now(); // the tick: refreshes the coarse clock
+        let now = shared.clock.now(); // the tick: refreshes the coarse clock
         drop(graveyard); // closes them, off every caller's path
         if shutdown {
             break;
+        }
+        if let Some(period) = crate::maintenance::period(&shared) {
+            if now >= next_pass {
+                crate::maintenance::run_pass(&shared);
+                next_pass = now.saturating_add(crate::clock::nanos(period));
+            }
         }
         step(&shared, false);
     }
@@ -128,6 +145,9 @@ pub(crate) fn run<M: Manager>(shared: Arc<Shared<M>>) {
 /// backing off exponentially (with jitter) between failed connects. In manual
 /// mode a failure ends the pass instead of sleeping.
 pub(crate) fn step<M: Manager>(shared: &Shared<M>, manual: bool) {
+    if manual {
+        crate::maintenance::run_pass(shared);
+    }
     let config = shared.config();
     let mut backoff = config.connect_backoff_initial;
     let mut attempt: u32 = 0;

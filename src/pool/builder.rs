@@ -47,6 +47,7 @@ pub struct Builder<M: Manager> {
     overrides: Vec<Override>,
     clock: Option<std::sync::Arc<ManualClock>>,
     manual_background: bool,
+    usage_sampling: u64,
     _manager: PhantomData<fn() -> M>,
 }
 
@@ -69,6 +70,7 @@ impl<M: Manager> Builder<M> {
             overrides: Vec::new(),
             clock: None,
             manual_background: false,
+            usage_sampling: 64,
             _manager: PhantomData,
         }
     }
@@ -98,6 +100,23 @@ impl<M: Manager> Builder<M> {
         connect_backoff_initial: Duration,
         /// Longest pause between connect attempts.
         connect_backoff_max: Duration,
+        /// Consecutive connect failures (with nothing open) before gets fail
+        /// fast with the connect error; 0 = never.
+        fail_fast_after: u32,
+        /// Idle connections above `min_idle` close after this long.
+        idle_timeout: Option<Duration>,
+        /// Connections retire after this long (jittered), never in use.
+        max_lifetime: Option<Duration>,
+        /// Fraction of `max_lifetime` the expiry is spread over.
+        max_lifetime_jitter: f64,
+        /// Idle connections are validated this often.
+        keepalive_interval: Option<Duration>,
+        /// Connections held longer are reported as leaks.
+        leak_detection_threshold: Option<Duration>,
+        /// Whether `build` waits for `min_idle` connections.
+        startup: crate::config::StartupMode,
+        /// How long `close_timeout`-style waits take by default.
+        close_timeout: Duration,
     }
 
     /// The pool's name (thread name, log field, metrics label).
@@ -121,6 +140,14 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// Measures the hold time of one checkout in `every` per slot (default
+    /// 64; 1 measures every checkout at the cost of a precise clock read on
+    /// each get and return).
+    pub fn usage_sampling(mut self, every: u32) -> Self {
+        self.usage_sampling = u64::from(every.max(1));
+        self
+    }
+
     /// The configuration this builder would build with, validated.
     pub fn resolved_config(self) -> Result<PoolConfig, crate::ConfigError> {
         let mut config = self.config;
@@ -139,13 +166,14 @@ impl<M: Manager> Builder<M> {
             None => Clock::system(),
         };
         let manual = self.manual_background;
+        let usage_sampling = self.usage_sampling;
         let config = self.resolved_config()?;
-        let capacity = config
-            .capacity
-            .map_or_else(|| config.max_size.max(64), |capacity| capacity) as usize;
+        let capacity = config.effective_capacity() as usize;
         let name = config.pool_name.clone();
         let min_idle = config.min_idle;
-        let shared = Arc::new(Shared::new(manager, config, clock, capacity, manual));
+        let wait_for_min_idle = config.startup == crate::config::StartupMode::WaitForMinIdle;
+        let connection_timeout = config.connection_timeout;
+        let shared = Arc::new(Shared::new(manager, config, clock, capacity, manual, usage_sampling));
         if !manual {
             let worker_shared = shared.clone();
             thread::Builder::new()
@@ -157,6 +185,18 @@ impl<M: Manager> Builder<M> {
         if min_idle > 0 {
             shared.worker.request();
         }
-        Ok(Pool::from_shared(shared))
+        let pool = Pool::from_shared(shared);
+        if wait_for_min_idle && min_idle > 0 && !manual {
+            // Check out min_idle connections within one connection_timeout
+            // (each opened by the worker), then give them back: the pool
+            // starts with min_idle idle connections or reports why not.
+            let deadline = std::time::Instant::now() + connection_timeout;
+            let mut opened = Vec::with_capacity(min_idle as usize);
+            for _ in 0..min_idle {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                opened.push(pool.get_timeout(left)?);
+            }
+        }
+        Ok(pool)
     }
 }

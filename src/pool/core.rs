@@ -32,7 +32,7 @@
 //! so `idle + in_use + connecting <= max_size` (invariant 2) holds at every
 //! instant; after a shrink, excess connections are retired as they come back.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::time::Duration;
 
 use crossbeam::utils::CachePadded;
@@ -40,30 +40,13 @@ use crossbeam::utils::CachePadded;
 use crate::clock::{Clock, Nanos, nanos};
 use crate::config::{ConfigError, PoolConfig};
 use crate::error::{Error, State};
-use crate::manager::Manager;
+use crate::manager::{ErrorClass, Manager};
 use crate::slot::{Lease, SlotArray, SlotState};
-use crate::sync::{self, AtomicU64, AtomicUsize, ConfigCell, Condvar, Mutex, Ordering};
+pub use crate::stats::CloseReason;
+use crate::stats::{Event, Gauges, Recorder, Stats};
+use crate::sync::{self, AtomicBool, AtomicU64, AtomicUsize, ConfigCell, Condvar, Mutex, Ordering};
 use crate::waiters::{Notifier, Outcome, Refused, Waiters};
 use crate::worker::WorkerControl;
-
-/// Why the pool closed a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum CloseReason {
-    /// The user marked it broken, or `has_broken` said so on return.
-    Broken,
-    /// `is_valid` failed (or panicked) at checkout.
-    Invalid,
-    /// `reset` failed (or panicked) on return.
-    ResetFailed,
-    /// Returned while the pool held more than `max_size` (after a shrink).
-    Shrink,
-    /// The pool was closed.
-    PoolClosed,
-    /// Detached from the pool by its user.
-    Detached,
-}
 
 /// The settings the hot path reads, as plain atomics: an `ArcSwap` load costs
 /// a few nanoseconds more than a relaxed load, which the budget cannot spare.
@@ -71,6 +54,8 @@ pub enum CloseReason {
 struct HotConfig {
     max_size: AtomicUsize,
     validation_window: AtomicU64,
+    /// `leak_detection_threshold` in nanoseconds; 0 when off.
+    leak_threshold: AtomicU64,
 }
 
 /// Everything one pool shares between its handles, guards and worker.
@@ -91,6 +76,19 @@ pub(crate) struct Shared<M: Manager> {
     /// Live `Pool` handles; the last one to go closes the pool.
     pub(crate) handles: AtomicUsize,
     drained: (Mutex<()>, Condvar),
+    /// Counters and histograms.
+    pub(crate) stats: Recorder,
+    /// One checkout in this many per slot has its hold time measured.
+    usage_sampling: u64,
+    /// Connect attempts that failed in a row (reset by a success).
+    consecutive_failures: AtomicUsize,
+    /// The last connect error was classified permanent.
+    last_error_permanent: AtomicBool,
+    /// Connects in flight.
+    connecting: AtomicUsize,
+    /// Connections created at or before this time retire when they come
+    /// back (`evict_idle`); 0: none.
+    evict_before: AtomicU64,
 }
 
 type PoolError<M> = Error<<M as Manager>::Error>;
@@ -102,6 +100,7 @@ impl<M: Manager> Shared<M> {
         clock: Clock,
         capacity: usize,
         manual_background: bool,
+        usage_sampling: u64,
     ) -> Self {
         Self {
             manager,
@@ -111,6 +110,7 @@ impl<M: Manager> Shared<M> {
             hot: CachePadded::new(HotConfig {
                 max_size: AtomicUsize::new(config.max_size as usize),
                 validation_window: AtomicU64::new(nanos(config.validation_idle_window)),
+                leak_threshold: AtomicU64::new(config.leak_detection_threshold.map_or(0, nanos)),
             }),
             name: std::sync::Arc::from(config.pool_name.as_str()),
             config: ConfigCell::new(config),
@@ -120,6 +120,12 @@ impl<M: Manager> Shared<M> {
             demand: AtomicUsize::new(0),
             handles: AtomicUsize::new(1),
             drained: (Mutex::new(()), Condvar::new()),
+            stats: Recorder::default(),
+            usage_sampling: usage_sampling.max(1),
+            consecutive_failures: AtomicUsize::new(0),
+            last_error_permanent: AtomicBool::new(false),
+            connecting: AtomicUsize::new(0),
+            evict_before: AtomicU64::new(0),
         }
     }
 
@@ -133,15 +139,19 @@ impl<M: Manager> Shared<M> {
     /// The fast path: no lock, no allocation; one scan from this thread's hint.
     /// `Ok(None)` means nothing idle.
     #[inline]
-    pub(crate) fn try_acquire_fast(&self) -> Result<Option<Lease<M::Connection>>, PoolError<M>> {
+    pub(crate) fn try_acquire_fast(
+        &self,
+        site: &'static Location<'static>,
+    ) -> Result<Option<Lease<M::Connection>>, PoolError<M>> {
         loop {
             if self.waiters.signal().closed() {
+                self.stats.record(Event::RejectedClosed);
                 return Err(self.closed_error());
             }
             let Some(lease) = self.scan_idle() else {
                 return Ok(None);
             };
-            if let Some(lease) = self.prepare_checkout(lease) {
+            if let Some(lease) = self.prepare_checkout(lease, site) {
                 return Ok(Some(lease));
             }
         }
@@ -171,19 +181,46 @@ impl<M: Manager> Shared<M> {
     /// Stamps the checkout and validates a connection that sat idle longer
     /// than the window. `None`: it was invalid and has been discarded.
     #[inline(always)]
-    fn prepare_checkout(&self, lease: Lease<M::Connection>) -> Option<Lease<M::Connection>> {
+    fn prepare_checkout(
+        &self,
+        lease: Lease<M::Connection>,
+        site: &'static Location<'static>,
+    ) -> Option<Lease<M::Connection>> {
         let now = self.clock.recent();
         let returned_at = self.slots.stamp_checkout(&lease, now);
-        if now.saturating_sub(returned_at) >= self.hot.validation_window.load(Ordering::Relaxed) {
-            return self.validate(lease);
+        self.slots.stamp_site(&lease, site);
+        let mut lease =
+            if now.saturating_sub(returned_at) >= self.hot.validation_window.load(Ordering::Relaxed) {
+                self.validate(lease)?
+            } else {
+                lease
+            };
+        let count = self.slots.count_checkout(&mut lease);
+        if (count - 1) % self.usage_sampling == 0 {
+            lease.sampled_at = self.clock.now().max(1);
+        }
+        if self.hot.leak_threshold.load(Ordering::Relaxed) != 0 {
+            self.capture_trace(&lease);
         }
         Some(lease)
+    }
+
+    /// With leak detection on, keeps a backtrace of the checkout when
+    /// `RUST_BACKTRACE` asks for them (HikariCP captures one per checkout).
+    #[cold]
+    fn capture_trace(&self, lease: &Lease<M::Connection>) {
+        let trace = std::backtrace::Backtrace::capture();
+        if trace.status() == std::backtrace::BacktraceStatus::Captured {
+            self.slots.set_trace(lease, Some(trace));
+        }
     }
 
     #[cold]
     fn validate(&self, mut lease: Lease<M::Connection>) -> Option<Lease<M::Connection>> {
         let valid = catch_unwind(AssertUnwindSafe(|| self.manager.is_valid(&mut lease.conn)));
-        if matches!(valid, Ok(Ok(()))) {
+        let ok = matches!(valid, Ok(Ok(())));
+        self.stats.record(Event::Validated { ok });
+        if ok {
             Some(lease)
         } else {
             self.discard(lease, CloseReason::Invalid);
@@ -197,13 +234,32 @@ impl<M: Manager> Shared<M> {
     pub(crate) fn acquire_slow(
         &self,
         timeout: Duration,
+        site: &'static Location<'static>,
     ) -> Result<Lease<M::Connection>, PoolError<M>> {
+        if self.failing_fast() {
+            self.stats.record(Event::FailedFast);
+            self.request_connection_if_room();
+            return Err(self.connect_error());
+        }
         let start = self.clock.now();
         let deadline = start.saturating_add(nanos(timeout));
         let max_waiters = self.config.load().max_waiters as usize;
         loop {
-            let lease = self.wait_once(start, deadline, max_waiters)?;
-            if let Some(lease) = self.prepare_checkout(lease) {
+            let lease = match self.wait_once(start, deadline, max_waiters) {
+                Ok(lease) => lease,
+                Err(error) => {
+                    self.stats.record(match &error {
+                        Error::TimedOut { .. } => Event::TimedOut,
+                        Error::TooManyWaiters { .. } => Event::RejectedWaiterCap,
+                        Error::Connect { .. } => Event::FailedFast,
+                        _ => Event::RejectedClosed,
+                    });
+                    return Err(error);
+                }
+            };
+            if let Some(lease) = self.prepare_checkout(lease, site) {
+                let waited = self.clock.now().saturating_sub(start);
+                self.stats.record(Event::Waited(waited));
                 return Ok(lease);
             }
             // It was invalid and is gone; wait again within the same deadline.
@@ -244,6 +300,10 @@ impl<M: Manager> Shared<M> {
                     self.publish(lease);
                     Err(self.closed_error())
                 }
+                Outcome::Rejected => {
+                    self.publish(lease);
+                    Err(self.connect_error())
+                }
                 Outcome::Cancelled | Outcome::Waiting => Ok(lease),
             };
         }
@@ -255,6 +315,7 @@ impl<M: Manager> Shared<M> {
                     return Ok(lease);
                 }
                 Outcome::Closed => return Err(self.closed_error()),
+                Outcome::Rejected => return Err(self.connect_error()),
                 Outcome::Waiting | Outcome::Cancelled => {}
             }
             let now = self.clock.now();
@@ -262,6 +323,7 @@ impl<M: Manager> Shared<M> {
                 return match self.waiters.cancel(&node) {
                     Outcome::Handed(lease) => Ok(lease),
                     Outcome::Closed => Err(self.closed_error()),
+                    Outcome::Rejected => Err(self.connect_error()),
                     Outcome::Cancelled | Outcome::Waiting => Err(self.timeout_error(now - start)),
                 };
             }
@@ -273,19 +335,28 @@ impl<M: Manager> Shared<M> {
 
     /// A guard came back: check it, then publish, retire or discard it.
     #[inline]
-    pub(crate) fn release(&self, mut lease: Lease<M::Connection>, broken: bool) {
-        let keep = !broken
-            && catch_unwind(AssertUnwindSafe(|| {
-                !self.manager.has_broken(&mut lease.conn)
-                    && self.manager.reset(&mut lease.conn).is_ok()
-            }))
-            .unwrap_or(false);
-        if !keep {
-            let reason = if broken {
-                CloseReason::Broken
+    pub(crate) fn release(&self, mut lease: Lease<M::Connection>, discard: Option<CloseReason>) {
+        if lease.sampled_at != 0 {
+            self.record_hold(&lease);
+        }
+        if self.slots.leak_was_reported(&lease) {
+            self.report_leak_returned(&lease);
+        }
+        if let Some(reason) = discard {
+            self.discard(lease, reason);
+            return;
+        }
+        let verdict = catch_unwind(AssertUnwindSafe(|| {
+            if self.manager.has_broken(&mut lease.conn) {
+                Some(CloseReason::Broken)
+            } else if self.manager.reset(&mut lease.conn).is_err() {
+                Some(CloseReason::ResetFailed)
             } else {
-                CloseReason::ResetFailed
-            };
+                None
+            }
+        }))
+        .unwrap_or(Some(CloseReason::ResetFailed));
+        if let Some(reason) = verdict.or_else(|| self.retirement_due(&lease)) {
             self.discard(lease, reason);
             return;
         }
@@ -298,12 +369,52 @@ impl<M: Manager> Shared<M> {
         self.publish(lease);
     }
 
+    /// Whether a returning connection has expired or was evicted.
+    #[inline(always)]
+    fn retirement_due(&self, lease: &Lease<M::Connection>) -> Option<CloseReason> {
+        let expires_at = self.slots.expires_at(lease);
+        if expires_at != 0 && self.clock.recent() >= expires_at {
+            return Some(CloseReason::MaxLifetime);
+        }
+        let evict_before = self.evict_before.load(Ordering::Relaxed);
+        if evict_before != 0 && self.slots.meta(lease).created_at <= evict_before {
+            return Some(CloseReason::Evicted);
+        }
+        None
+    }
+
+    #[cold]
+    fn report_leak_returned(&self, lease: &Lease<M::Connection>) {
+        let meta = self.slots.meta(lease);
+        let held = Duration::from_nanos(self.clock.now().saturating_sub(self.slots.checkout_at(lease.index())));
+        tracing::warn!(
+            pool = %self.name,
+            slot = lease.index(),
+            checkout = meta.checkouts,
+            ?held,
+            "previously reported leaked connection was returned"
+        );
+    }
+
+    #[cold]
+    fn record_hold(&self, lease: &Lease<M::Connection>) {
+        let held = self.clock.now().saturating_sub(lease.sampled_at);
+        self.stats.record(Event::Held(held));
+    }
+
     /// Gives a ready connection to the oldest waiter, or marks its slot idle.
     /// Used by returns and by the creator of a new connection.
     #[inline]
     pub(crate) fn publish(&self, lease: Lease<M::Connection>) {
-        let mut lease = lease;
         self.slots.stamp_returned(&lease, self.clock.recent());
+        self.publish_unstamped(lease);
+    }
+
+    /// [`publish`](Self::publish) without marking the connection as just
+    /// returned (maintenance puts back a connection it only looked at, and
+    /// must not reset its idle time).
+    pub(crate) fn publish_unstamped(&self, lease: Lease<M::Connection>) {
+        let mut lease = lease;
         let mut signal = self.waiters.signal();
         loop {
             if signal.closed() {
@@ -349,6 +460,7 @@ impl<M: Manager> Shared<M> {
         self.total.fetch_sub(1, Ordering::SeqCst);
         sync::dekker_fence();
         tracing::debug!(pool = %self.name, reason = ?CloseReason::Detached, "connection detached");
+        self.stats.record(Event::Closed(CloseReason::Detached));
         let signal = self.waiters.signal();
         if signal.closed() {
             let _guard = sync::lock(&self.drained.0);
@@ -368,6 +480,7 @@ impl<M: Manager> Shared<M> {
 
     fn after_vacate(&self, conn: M::Connection, reason: CloseReason) {
         tracing::debug!(pool = %self.name, ?reason, "closing connection");
+        self.stats.record(Event::Closed(reason));
         let signal = self.waiters.signal();
         if signal.closed() {
             drop(conn);
@@ -438,6 +551,7 @@ impl<M: Manager> Shared<M> {
             return false;
         }
         signal.waiting() > 0
+            || self.failing_fast()
             || self.demand.load(Ordering::SeqCst) > 0
             || self.count(SlotState::Idle) < self.config.load().min_idle as usize
     }
@@ -464,33 +578,130 @@ impl<M: Manager> Shared<M> {
                 None => sync::thread::yield_now(),
             }
         };
+        self.connecting.fetch_add(1, Ordering::SeqCst);
+        let started = self.clock.now();
         let connected = catch_unwind(AssertUnwindSafe(|| self.manager.connect()));
+        let now = self.clock.now();
+        let took = now.saturating_sub(started);
+        self.connecting.fetch_sub(1, Ordering::SeqCst);
         match connected {
             Ok(Ok(conn)) => {
+                self.stats.record(Event::Created(took));
+                self.consecutive_failures.store(0, Ordering::SeqCst);
+                self.last_error_permanent.store(false, Ordering::SeqCst);
                 *sync::lock(&self.last_connect_error) = None;
                 let _ = self
                     .demand
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-                let lease = self.slots.fill(claim, conn, self.clock.now());
+                let lease = self.slots.fill(claim, conn, now, self.expiry_for(now));
                 tracing::debug!(pool = %self.name, slot = lease.index(), "connection opened");
                 self.publish(lease);
                 CreateOutcome::Created
             }
             Ok(Err(error)) => {
+                self.stats.record(Event::ConnectFailed);
                 self.slots.abandon(claim);
                 self.total.fetch_sub(1, Ordering::SeqCst);
                 let error = std::sync::Arc::new(error);
                 tracing::warn!(pool = %self.name, error = %error, "connect failed");
+                let permanent = self.manager.classify(&error) == ErrorClass::Permanent;
                 *sync::lock(&self.last_connect_error) = Some(error.clone());
+                self.last_error_permanent.store(permanent, Ordering::SeqCst);
+                self.consecutive_failures.fetch_add(1, Ordering::SeqCst);
+                if self.failing_fast() {
+                    // Nothing open, nothing coming: end current waits now
+                    // with the typed cause instead of letting them time out.
+                    self.waiters.reject_all();
+                }
                 CreateOutcome::Failed(error)
             }
             Err(_panic) => {
+                self.stats.record(Event::ConnectFailed);
+                self.consecutive_failures.fetch_add(1, Ordering::SeqCst);
                 self.slots.abandon(claim);
                 self.total.fetch_sub(1, Ordering::SeqCst);
                 tracing::error!(pool = %self.name, "connect panicked");
                 CreateOutcome::Panicked
             }
         }
+    }
+
+    /// When a connection opened at `now` must retire: `max_lifetime` scaled
+    /// by a random factor in [1 - jitter, 1], so connections opened together
+    /// do not expire together. 0: never.
+    fn expiry_for(&self, now: Nanos) -> Nanos {
+        let config = self.config.load();
+        match config.max_lifetime {
+            Some(lifetime) => {
+                let factor = 1.0 - config.max_lifetime_jitter * fastrand::f64();
+                now.saturating_add(nanos(lifetime.mul_f64(factor)).max(1))
+            }
+            None => 0,
+        }
+    }
+
+    /// Connections open or handed out, not counting connects in flight.
+    pub(crate) fn open_connections(&self) -> usize {
+        self.total
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.connecting.load(Ordering::SeqCst))
+    }
+
+    /// Whether gets should fail at once: connecting keeps failing (a
+    /// permanent error, or `fail_fast_after` failures in a row) and no
+    /// connection is open that could come back. A background probe keeps
+    /// trying; its first success ends this.
+    pub(crate) fn failing_fast(&self) -> bool {
+        let failures = self.consecutive_failures.load(Ordering::SeqCst);
+        if failures == 0 || self.open_connections() > 0 {
+            return false;
+        }
+        let limit = self.config.load().fail_fast_after as usize;
+        self.last_error_permanent.load(Ordering::SeqCst) || (limit != 0 && failures >= limit)
+    }
+
+    fn connect_error(&self) -> PoolError<M> {
+        match sync::lock(&self.last_connect_error).clone() {
+            Some(source) => Error::Connect {
+                pool: self.name.clone(),
+                state: self.state(),
+                source,
+            },
+            // A success cleared the error in between: the caller may retry.
+            None => self.timeout_error(0),
+        }
+    }
+
+    // ------------------------------------------------------------ eviction
+
+    /// Reserves each idle connection in turn and lets `decide` keep it
+    /// (`None`) or close it for a reason. Kept ones go back without
+    /// resetting their idle time.
+    pub(crate) fn sweep_idle(
+        &self,
+        mut decide: impl FnMut(&mut Lease<M::Connection>, &crate::slot::SlotMeta) -> Option<CloseReason>,
+    ) {
+        for index in 0..self.slots.high_water() {
+            if let Some(mut lease) = self.slots.try_reserve(index) {
+                let meta = self.slots.meta(&lease);
+                match decide(&mut lease, &meta) {
+                    Some(reason) => self.discard(lease, reason),
+                    None => self.publish_unstamped(lease),
+                }
+            }
+        }
+    }
+
+    /// Closes every idle connection now, and every connection in use now
+    /// when it comes back.
+    pub(crate) fn evict_idle(&self) {
+        self.evict_before.store(self.clock.now().max(1), Ordering::Relaxed);
+        self.sweep_idle(|_, _| Some(CloseReason::Evicted));
+    }
+
+    /// The leak threshold in force (0: off).
+    pub(crate) fn leak_threshold(&self) -> Nanos {
+        self.hot.leak_threshold.load(Ordering::Relaxed)
     }
 
     // ----------------------------------------------------------------- close
@@ -557,8 +768,10 @@ impl<M: Manager> Shared<M> {
         }
         let max_size = config.max_size as usize;
         let window = nanos(config.validation_idle_window);
+        let leak_threshold = config.leak_detection_threshold.map_or(0, nanos);
         self.config.store(config);
         self.hot.validation_window.store(window, Ordering::Relaxed);
+        self.hot.leak_threshold.store(leak_threshold, Ordering::Relaxed);
         self.hot.max_size.store(max_size, Ordering::SeqCst);
         sync::dekker_fence();
         tracing::info!(pool = %self.name, max_size, "pool reconfigured");
@@ -632,7 +845,24 @@ impl<M: Manager> Shared<M> {
         }
     }
 
+    /// A statistics snapshot.
+    pub(crate) fn stats(&self) -> Stats {
+        let state = self.state();
+        let gauges = Gauges {
+            total: state.connections,
+            idle: state.idle_connections,
+            in_use: state.in_use,
+            connecting: state.connecting,
+            waiting: state.waiting,
+            max: state.max_size,
+            min_idle: self.config.load().min_idle,
+        };
+        let counters = self.stats.counters(self.slots.total_checkouts());
+        Stats::assemble(&self.name, gauges, counters, &self.stats)
+    }
+
     pub(crate) fn no_idle_error(&self) -> PoolError<M> {
+        self.stats.record(Event::NoIdle);
         Error::NoIdle {
             pool: self.name.clone(),
             state: self.state(),

@@ -6,7 +6,8 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
-use super::core::Shared;
+use super::core::{CloseReason, Shared};
+use crate::manager::ErrorClass;
 use crate::manager::Manager;
 use crate::slot::Lease;
 use crate::sync::Arc;
@@ -27,7 +28,8 @@ pub struct PooledConnection<'a, M: Manager> {
     pool: PoolRef<'a, M>,
     /// `Some` until the guard is dropped or detached.
     lease: Option<Lease<M::Connection>>,
-    broken: bool,
+    /// Set when the connection must be closed on return instead of reused.
+    discard: Option<CloseReason>,
 }
 
 impl<'a, M: Manager> PooledConnection<'a, M> {
@@ -36,7 +38,7 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
         Self {
             pool: PoolRef::Borrowed(shared),
             lease: Some(lease),
-            broken: false,
+            discard: None,
         }
     }
 
@@ -50,7 +52,23 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     /// Makes the pool close this connection on return instead of reusing it
     /// (e.g. after an error that left it in an unknown state).
     pub fn mark_broken(&mut self) {
-        self.broken = true;
+        self.discard.get_or_insert(CloseReason::Broken);
+    }
+
+    /// Tells the pool about an error this connection produced: one the
+    /// manager classifies as permanent (e.g. SQLITE_CORRUPT, SQLITE_NOTADB)
+    /// makes the pool close the connection on return. Returns whether it did.
+    pub fn note_error(&mut self, error: &M::Error) -> bool {
+        let fatal = self.shared().manager.classify(error) == ErrorClass::Permanent;
+        if fatal {
+            self.discard = Some(CloseReason::Fatal);
+        }
+        fatal
+    }
+
+    /// Closes this connection now instead of returning it (`Pool::evict`).
+    pub(crate) fn evict(mut self) {
+        self.discard = Some(CloseReason::Evicted);
     }
 
     /// Takes the connection out of the pool for good; its slot is freed.
@@ -73,7 +91,7 @@ impl<M: Manager> PooledConnection<'static, M> {
         Self {
             pool: PoolRef::Owned(shared),
             lease: Some(lease),
-            broken: false,
+            discard: None,
         }
     }
 }
@@ -104,7 +122,7 @@ impl<M: Manager> Drop for PooledConnection<'_, M> {
     #[inline]
     fn drop(&mut self) {
         if let Some(lease) = self.lease.take() {
-            self.shared().release(lease, self.broken);
+            self.shared().release(lease, self.discard);
         }
     }
 }
@@ -117,7 +135,7 @@ where
         f.debug_struct("PooledConnection")
             .field("pool", &&*self.shared().name)
             .field("connection", &**self)
-            .field("broken", &self.broken)
+            .field("discard", &self.discard)
             .finish()
     }
 }

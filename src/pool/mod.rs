@@ -9,6 +9,7 @@ mod builder;
 mod guard;
 
 use std::fmt;
+use std::panic::Location;
 use std::time::Duration;
 
 pub use self::builder::Builder;
@@ -62,35 +63,46 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Gets a connection, waiting up to `connection_timeout`.
+    ///
+    /// The caller's location is recorded for leak reports.
     #[inline]
+    #[track_caller]
     pub fn get(&self) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
-        match self.shared.try_acquire_fast()? {
+        let site = Location::caller();
+        match self.shared.try_acquire_fast(site)? {
             Some(lease) => Ok(PooledConnection::borrowed(&self.shared, lease)),
-            None => self.get_slow(None),
+            None => self.get_slow(None, site),
         }
     }
 
     /// Gets a connection, waiting up to `timeout`.
     #[inline]
+    #[track_caller]
     pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
-        match self.shared.try_acquire_fast()? {
+        let site = Location::caller();
+        match self.shared.try_acquire_fast(site)? {
             Some(lease) => Ok(PooledConnection::borrowed(&self.shared, lease)),
-            None => self.get_slow(Some(timeout)),
+            None => self.get_slow(Some(timeout), site),
         }
     }
 
     #[cold]
-    fn get_slow(&self, timeout: Option<Duration>) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
+    fn get_slow(
+        &self,
+        timeout: Option<Duration>,
+        site: &'static Location<'static>,
+    ) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
         let timeout = timeout.unwrap_or_else(|| self.shared.config().connection_timeout);
-        let lease = self.shared.acquire_slow(timeout)?;
+        let lease = self.shared.acquire_slow(timeout, site)?;
         Ok(PooledConnection::borrowed(&self.shared, lease))
     }
 
     /// Gets an idle connection without waiting: [`Error::NoIdle`] when none
     /// is idle (the pool then opens one in the background if it has room).
     #[inline]
+    #[track_caller]
     pub fn try_get(&self) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
-        match self.shared.try_acquire_fast()? {
+        match self.shared.try_acquire_fast(Location::caller())? {
             Some(lease) => Ok(PooledConnection::borrowed(&self.shared, lease)),
             None => {
                 self.shared.request_one();
@@ -102,12 +114,14 @@ impl<M: Manager> Pool<M> {
     /// Like [`get`](Self::get), but the guard owns a handle to the pool's
     /// shared state, so it is `'static` (for spawned threads and tasks). It
     /// costs two more atomic operations on a shared counter per checkout.
+    #[track_caller]
     pub fn get_owned(&self) -> Result<PooledConnection<'static, M>, Error<M::Error>> {
-        let lease = match self.shared.try_acquire_fast()? {
+        let site = Location::caller();
+        let lease = match self.shared.try_acquire_fast(site)? {
             Some(lease) => lease,
             None => self
                 .shared
-                .acquire_slow(self.shared.config().connection_timeout)?,
+                .acquire_slow(self.shared.config().connection_timeout, site)?,
         };
         Ok(PooledConnection::owned(self.shared.clone(), lease))
     }
@@ -115,6 +129,26 @@ impl<M: Manager> Pool<M> {
     /// The pool's counts now (r2d2's names where they exist).
     pub fn state(&self) -> State {
         self.shared.state()
+    }
+
+    /// A statistics snapshot: gauges, counters, hit ratio, utilisation and
+    /// latency percentiles. Serialises to JSON with serde.
+    pub fn stats(&self) -> crate::stats::Stats {
+        self.shared.stats()
+    }
+
+    /// The pool's health with the default thresholds: a status, the reasons,
+    /// and recommendations computed from [`stats`](Self::stats).
+    pub fn health(&self) -> crate::stats::HealthReport {
+        self.health_with(&crate::stats::HealthThresholds::default())
+    }
+
+    /// The pool's health judged against `thresholds`.
+    pub fn health_with(
+        &self,
+        thresholds: &crate::stats::HealthThresholds,
+    ) -> crate::stats::HealthReport {
+        crate::stats::health::assess(&self.shared.stats(), thresholds)
     }
 
     /// The configuration in force.
@@ -156,6 +190,32 @@ impl<M: Manager> Pool<M> {
         self.shared.wait_drained(timeout)
     }
 
+    /// Closes every idle connection now, and every connection in use now
+    /// when it comes back (never under its user).
+    pub fn evict_idle(&self) {
+        self.shared.evict_idle();
+    }
+
+    /// Closes this checked-out connection instead of returning it.
+    pub fn evict(&self, conn: PooledConnection<'_, M>) {
+        conn.evict();
+    }
+
+    /// Closes the idle connections for which `keep` returns false. Each is
+    /// reserved while `keep` looks at it, so no borrower can see it
+    /// half-checked; connections in use are not visited.
+    pub fn retain(&self, mut keep: impl FnMut(&mut M::Connection, &ConnectionInfo) -> bool) {
+        let now = self.shared.clock.now();
+        self.shared.sweep_idle(|lease, meta| {
+            let info = ConnectionInfo {
+                age: Duration::from_nanos(now.saturating_sub(meta.created_at)),
+                idle: Duration::from_nanos(now.saturating_sub(meta.returned_at)),
+                checkouts: meta.checkouts,
+            };
+            (!keep(&mut lease.conn, &info)).then_some(CloseReason::Evicted)
+        });
+    }
+
     /// Whether the pool is closed.
     pub fn is_closed(&self) -> bool {
         self.shared.waiters.signal().closed()
@@ -167,6 +227,18 @@ impl<M: Manager> Pool<M> {
     pub fn run_background_step(&self) {
         crate::worker::step(&self.shared, true);
     }
+}
+
+/// What [`Pool::retain`] tells its predicate about a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// Time since it was opened.
+    pub age: Duration,
+    /// Time since it was last returned (or opened).
+    pub idle: Duration,
+    /// Checkouts served by its slot.
+    pub checkouts: u64,
 }
 
 impl<M: Manager> Clone for Pool<M> {

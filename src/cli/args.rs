@@ -1,0 +1,154 @@
+//! The command line: every subcommand, flag and default (clap derive).
+//!
+//! Owns: argument syntax, help texts and input validation that needs no I/O.
+//! It may not run anything.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// slotpool: a lock-free connection pool; benchmark it, inspect its
+/// configuration and its counts.
+#[derive(Debug, Parser)]
+#[command(name = "slotpool", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compare pooled and unpooled SQLite access (ops/s and latency percentiles).
+    Bench(BenchArgs),
+    /// Show the effective configuration, or check a configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Run a short read load against SQLite and print the pools' counts.
+    Stats(StatsArgs),
+}
+
+/// Where the pool configuration comes from: defaults, then `--config`'s
+/// profile (or `SLOTPOOL_CONFIG`/`SLOTPOOL_PROFILE`), then `SLOTPOOL_*`
+/// variables.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigSource {
+    /// Configuration file (TOML); default: `$SLOTPOOL_CONFIG`, else none.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Profile to load from the file; default: `$SLOTPOOL_PROFILE`, else `dev`.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+/// The operation mix of `bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// `SELECT` one row by random primary key.
+    Read,
+    /// `INSERT` one row (through the single writer when pooled).
+    Write,
+    /// 90% reads, 10% writes.
+    Mixed,
+}
+
+/// Pools to compare against besides slotpool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Competitor {
+    /// r2d2 0.8, shaped like slotpool's SqlitePool: one writer pool of 1,
+    /// one read-only reader pool; r2d2's defaults otherwise
+    /// (`test_on_check_out = true`).
+    R2d2,
+}
+
+/// `slotpool bench`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Variants: `unpooled` opens a connection and applies the configured pragmas \
+                  for every operation (exactly what the pool does once per connection), \
+                  `slotpool` uses a SqlitePool (one writer, `max_size` read-only readers). \
+                  The database gets two tables, slotpool_bench_items and slotpool_bench_log."
+)]
+pub struct BenchArgs {
+    /// Operation mix.
+    #[arg(long, value_enum, default_value_t = Workload::Read)]
+    pub workload: Workload,
+    /// Threads issuing operations.
+    #[arg(long, value_name = "N", default_value_t = 2, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub workers: u32,
+    /// Operations per variant [default: 50000].
+    #[arg(long, value_name = "N", conflicts_with = "duration", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ops: Option<u64>,
+    /// Run each variant for this long instead of a fixed count (e.g. `5s`, `500ms`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Rows in the table reads pick from.
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rows: u32,
+    /// SQLite database file; default: a fresh file in a temporary directory.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Also measure another pool.
+    #[arg(long, value_enum, value_name = "POOL")]
+    pub compare: Vec<Competitor>,
+    /// Write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Draw throughput and latency per variant into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Pool configuration (its `sqlite` settings apply to every variant).
+    #[command(flatten)]
+    pub source: ConfigSource,
+}
+
+/// `slotpool config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration as TOML, each value with its source.
+    Show(ConfigSource),
+    /// Validate every profile of a configuration file; exit 1 on any problem.
+    Check {
+        /// The configuration file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+/// `slotpool stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Threads reading.
+    #[arg(long, value_name = "N", default_value_t = 2, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub workers: u32,
+    /// Reads per worker.
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ops: u64,
+    /// SQLite database file; default: a fresh file in a temporary directory.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long, conflicts_with = "prometheus")]
+    pub json: bool,
+    /// Print Prometheus text exposition format instead of a table.
+    #[arg(long)]
+    pub prometheus: bool,
+    /// Pool configuration.
+    #[command(flatten)]
+    pub source: ConfigSource,
+}
+
+/// A humantime duration greater than zero.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be greater than 0".to_owned());
+    }
+    Ok(duration)
+}

@@ -1,0 +1,197 @@
+//! The results of `bench`: their data model, the text table and the JSON
+//! file.
+//!
+//! Owns: units, rounding and the speed-up calculation. It may not run or
+//! time anything.
+
+use std::path::Path;
+use std::time::Duration;
+
+use comfy_table::{CellAlignment, Table, presets};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::args::Workload;
+use super::bench::PlanSummary;
+use super::error::CliError;
+
+/// Everything one `bench` run measured.
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    /// The operation mix.
+    pub workload: Workload,
+    /// Worker threads.
+    pub workers: u32,
+    /// Rows reads pick from.
+    pub rows: u32,
+    /// Operations per variant, when fixed by `--ops`.
+    pub ops_per_variant: Option<u64>,
+    /// Seconds per variant, when fixed by `--duration`.
+    pub duration_secs: Option<f64>,
+    /// Reader connections of the pools (`max_size`).
+    pub readers: u32,
+    /// The database file.
+    pub database: String,
+    /// One entry per variant, `unpooled` first.
+    pub variants: Vec<VariantResult>,
+}
+
+/// One variant's throughput and latency.
+#[derive(Debug, Serialize)]
+pub struct VariantResult {
+    /// `unpooled`, `slotpool` or `r2d2`.
+    pub name: String,
+    /// Operations completed (including busy failures).
+    pub ops: u64,
+    /// Operations that failed with `SQLITE_BUSY`/`SQLITE_LOCKED`.
+    pub busy_errors: u64,
+    /// Wall-clock time of the whole run.
+    pub elapsed_secs: f64,
+    /// `ops / elapsed_secs`.
+    pub ops_per_sec: f64,
+    /// Per-operation latency percentiles.
+    pub latency_us: Latency,
+    /// `ops_per_sec` relative to `unpooled`.
+    pub speedup_vs_unpooled: f64,
+}
+
+/// Latency percentiles, in microseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Latency {
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest operation.
+    pub max: f64,
+}
+
+impl VariantResult {
+    /// Summarizes a histogram of per-operation nanoseconds.
+    pub fn new(name: &str, histogram: &Histogram<u64>, busy: u64, elapsed: Duration) -> Self {
+        let ops = histogram.len();
+        let secs = elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
+        let micros = |nanos: u64| nanos as f64 / 1_000.0;
+        Self {
+            name: name.to_owned(),
+            ops,
+            busy_errors: busy,
+            elapsed_secs: elapsed.as_secs_f64(),
+            ops_per_sec: ops as f64 / secs,
+            latency_us: Latency {
+                mean: histogram.mean() / 1_000.0,
+                p50: micros(histogram.value_at_quantile(0.50)),
+                p95: micros(histogram.value_at_quantile(0.95)),
+                p99: micros(histogram.value_at_quantile(0.99)),
+                max: micros(histogram.max()),
+            },
+            speedup_vs_unpooled: 1.0,
+        }
+    }
+}
+
+impl BenchReport {
+    /// Collects the variants and computes each one's speed-up.
+    pub fn new(
+        plan: &PlanSummary,
+        database: &Path,
+        readers: u32,
+        mut variants: Vec<VariantResult>,
+    ) -> Self {
+        let baseline = variants
+            .iter()
+            .find(|v| v.name == "unpooled")
+            .map(|v| v.ops_per_sec)
+            .filter(|ops| *ops > 0.0);
+        for variant in &mut variants {
+            variant.speedup_vs_unpooled = baseline.map_or(0.0, |base| variant.ops_per_sec / base);
+        }
+        Self {
+            workload: plan.workload,
+            workers: plan.workers,
+            rows: plan.rows,
+            ops_per_variant: plan.ops,
+            duration_secs: plan.duration.map(|d| d.as_secs_f64()),
+            readers,
+            database: database.display().to_string(),
+            variants,
+        }
+    }
+}
+
+/// The results as a text table with a one-line heading.
+pub fn table(report: &BenchReport) -> String {
+    let amount = match (report.ops_per_variant, report.duration_secs) {
+        (Some(ops), _) => format!("{ops} ops per variant"),
+        (None, Some(secs)) => format!("{secs}s per variant"),
+        (None, None) => String::new(),
+    };
+    let mut table = Table::new();
+    table.load_style(presets::ASCII_MARKDOWN).set_header(vec![
+        "variant",
+        "ops",
+        "ops/s",
+        "p50",
+        "p95",
+        "p99",
+        "max",
+        "busy errors",
+        "vs unpooled",
+    ]);
+    for v in &report.variants {
+        table.add_row(vec![
+            v.name.clone(),
+            v.ops.to_string(),
+            format!("{:.0}", v.ops_per_sec),
+            micros(v.latency_us.p50),
+            micros(v.latency_us.p95),
+            micros(v.latency_us.p99),
+            micros(v.latency_us.max),
+            v.busy_errors.to_string(),
+            format!("{:.1}x", v.speedup_vs_unpooled),
+        ]);
+    }
+    for column in 1..=8 {
+        if let Some(column) = table.column_mut(column) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    format!(
+        "{} workload, {} workers, {amount}, {} readers, {} rows\n{table}\n\
+         Latency is per operation: checkout + statement + return (unpooled: open + pragmas + statement + close).\n",
+        workload_name(report.workload),
+        report.workers,
+        report.readers,
+        report.rows,
+    )
+}
+
+fn workload_name(workload: Workload) -> &'static str {
+    match workload {
+        Workload::Read => "read",
+        Workload::Write => "write",
+        Workload::Mixed => "mixed (90% read)",
+    }
+}
+
+/// `12.3 µs`, `4.56 ms`.
+fn micros(us: f64) -> String {
+    if us >= 1_000.0 {
+        format!("{:.2} ms", us / 1_000.0)
+    } else {
+        format!("{us:.1} µs")
+    }
+}
+
+/// Writes the report as pretty JSON.
+pub fn write_json(report: &BenchReport, path: &Path) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(path, text + "\n").map_err(|source| CliError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}

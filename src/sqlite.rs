@@ -1,1 +1,0 @@
-//! TEMPORARY: SQLite manager placeholder.

@@ -1,0 +1,168 @@
+//! A lock-free log-linear histogram of durations in nanoseconds.
+//!
+//! Owns: bucket layout, recording, and percentile extraction. It may not know
+//! what it measures.
+//!
+//! Written here rather than taken from `hdrhistogram`: that crate's
+//! `Histogram` needs `&mut self` to record (so a mutex, or its channel-based
+//! `SyncHistogram`, which allocates per recorder), and recording must take no
+//! lock and allocate nothing. Layout: values below 16 ns get exact buckets;
+//! above that, each power of two is split into 8 linear sub-buckets, so a
+//! reported percentile is within 12.5% of the true value (the bucket
+//! precision tests assert against). 496 buckets cover the whole `u64` range.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+const EXACT: usize = 16;
+const SUB_BITS: u32 = 3;
+const SUBS: usize = 1 << SUB_BITS;
+const BUCKETS: usize = EXACT + (64 - 4) * SUBS;
+
+/// Concurrent histogram: `record` is a few relaxed atomic operations.
+pub(crate) struct AtomicHistogram {
+    buckets: Box<[AtomicU64]>,
+    sum: AtomicU64,
+    max: AtomicU64,
+}
+
+/// The bucket a value falls in.
+fn bucket_of(value: u64) -> usize {
+    if value < EXACT as u64 {
+        return value as usize;
+    }
+    let octave = 63 - value.leading_zeros(); // >= 4
+    let sub = (value >> (octave - SUB_BITS)) as usize & (SUBS - 1);
+    EXACT + (octave as usize - 4) * SUBS + sub
+}
+
+/// The largest value that falls in `bucket`.
+fn upper_bound(bucket: usize) -> u64 {
+    if bucket < EXACT {
+        return bucket as u64;
+    }
+    let octave = (bucket - EXACT) / SUBS + 4;
+    let sub = ((bucket - EXACT) % SUBS) as u64;
+    let shift = octave as u32 - SUB_BITS;
+    // ((8 + sub + 1) << shift) - 1, saturating at the top octave.
+    (SUBS as u64 + sub + 1)
+        .checked_shl(shift)
+        .map_or(u64::MAX, |bound| bound.wrapping_sub(1))
+}
+
+impl AtomicHistogram {
+    pub(crate) fn new() -> Self {
+        Self {
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+            max: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one value (nanoseconds).
+    #[inline]
+    pub(crate) fn record(&self, nanos: u64) {
+        self.buckets[bucket_of(nanos)].fetch_add(1, Ordering::Relaxed);
+        self.sum.fetch_add(nanos, Ordering::Relaxed);
+        if nanos > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(nanos, Ordering::Relaxed);
+        }
+    }
+
+    /// A snapshot with the usual percentiles.
+    pub(crate) fn snapshot(&self) -> HistogramSnapshot {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|bucket| bucket.load(Ordering::Relaxed))
+            .collect();
+        let count: u64 = counts.iter().sum();
+        let max = self.max.load(Ordering::Relaxed);
+        let percentile = |fraction: f64| -> Duration {
+            if count == 0 {
+                return Duration::ZERO;
+            }
+            let rank = ((fraction * count as f64).ceil() as u64).clamp(1, count);
+            let mut seen = 0;
+            for (bucket, &n) in counts.iter().enumerate() {
+                seen += n;
+                if seen >= rank {
+                    return Duration::from_nanos(upper_bound(bucket).min(max));
+                }
+            }
+            Duration::from_nanos(max)
+        };
+        HistogramSnapshot {
+            count,
+            sum: Duration::from_nanos(self.sum.load(Ordering::Relaxed)),
+            p50: percentile(0.50),
+            p95: percentile(0.95),
+            p99: percentile(0.99),
+            p999: percentile(0.999),
+            max: Duration::from_nanos(max),
+            buckets: counts
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(bucket, &n)| (Duration::from_nanos(upper_bound(bucket)), n))
+                .collect(),
+        }
+    }
+}
+
+/// Percentiles of one histogram (each within 12.5% of the true value).
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+pub struct HistogramSnapshot {
+    /// Values recorded.
+    pub count: u64,
+    /// Their sum.
+    pub sum: Duration,
+    /// Median.
+    pub p50: Duration,
+    /// 95th percentile.
+    pub p95: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// 99.9th percentile.
+    pub p999: Duration,
+    /// Largest value recorded (exact).
+    pub max: Duration,
+    /// Non-empty buckets as (upper bound, count), ascending: enough to render
+    /// a cumulative Prometheus histogram.
+    pub buckets: Vec<(Duration, u64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_ordered_and_bounded() {
+        for value in [0u64, 1, 15, 16, 17, 31, 32, 1000, 123_456_789, u64::MAX / 2, u64::MAX] {
+            let bucket = bucket_of(value);
+            assert!(bucket < BUCKETS, "{value}");
+            assert!(upper_bound(bucket) >= value, "{value}");
+            if bucket > 0 {
+                assert!(upper_bound(bucket - 1) < value, "{value}");
+            }
+        }
+    }
+
+    #[test]
+    fn percentiles_within_bucket_precision() {
+        let histogram = AtomicHistogram::new();
+        for micros in 1..=1000u64 {
+            histogram.record(micros * 1000);
+        }
+        let snapshot = histogram.snapshot();
+        assert_eq!(snapshot.count, 1000);
+        let close = |got: Duration, want_micros: u64| {
+            let want = want_micros as f64 * 1000.0;
+            let got = got.as_nanos() as f64;
+            assert!(got >= want && got <= want * 1.125, "{got} vs {want}");
+        };
+        close(snapshot.p50, 500);
+        close(snapshot.p99, 990);
+        assert_eq!(snapshot.max, Duration::from_millis(1));
+    }
+}

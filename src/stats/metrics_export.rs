@@ -1,0 +1,1 @@
+//! Placeholder: the `metrics` facade export is being written.

@@ -1,0 +1,1 @@
+//! Placeholder: Prometheus text rendering is being written.

@@ -1,0 +1,345 @@
+#![cfg(not(feature = "loom"))]
+//! The SQLite backend against real database files in temporary directories:
+//! pragmas, rollback on return, the single writer, read-only readers, shared
+//! in-memory databases, and how open failures are classified.
+
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use rusqlite::ErrorCode;
+use slotpool::config::{SqliteConfig, Synchronous, TempStore};
+use slotpool::sqlite::{SqliteError, SqliteManager, SqlitePool};
+use slotpool::{ErrorClass, Manager, Pool, PoolConfig};
+use tempfile::TempDir;
+
+fn temp_dir() -> TempDir {
+    tempfile::tempdir().expect("temporary directory")
+}
+
+fn path_in(dir: &TempDir, name: &str) -> String {
+    dir.path().join(name).display().to_string()
+}
+
+fn pragma<T: rusqlite::types::FromSql>(conn: &rusqlite::Connection, name: &str) -> T {
+    conn.query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+        .unwrap_or_else(|e| panic!("PRAGMA {name}: {e}"))
+}
+
+fn sqlite_pool(dir: &TempDir, readers: u32, busy_timeout: Duration) -> SqlitePool {
+    let mut config = PoolConfig {
+        max_size: readers,
+        connection_timeout: Duration::from_secs(10),
+        ..PoolConfig::default()
+    };
+    config.sqlite.path = path_in(dir, "app.db");
+    config.sqlite.busy_timeout = busy_timeout;
+    SqlitePool::new(config).expect("sqlite pool")
+}
+
+#[test]
+fn every_pragma_is_applied_to_new_connections() {
+    let dir = temp_dir();
+    let config = SqliteConfig {
+        path: path_in(&dir, "pragmas.db"),
+        synchronous: Synchronous::Normal,
+        mmap_size: 1 << 20,
+        cache_size: -4000,
+        busy_timeout: Duration::from_millis(1234),
+        foreign_keys: true,
+        temp_store: TempStore::Memory,
+        ..SqliteConfig::default()
+    };
+    let pool = Pool::builder()
+        .max_size(2)
+        .build(SqliteManager::new(config).unwrap())
+        .unwrap();
+    let conn = pool.get().unwrap();
+    assert_eq!(pragma::<String>(&conn, "journal_mode"), "wal");
+    assert_eq!(pragma::<i64>(&conn, "synchronous"), 1, "NORMAL");
+    assert_eq!(pragma::<i64>(&conn, "mmap_size"), 1 << 20);
+    assert_eq!(pragma::<i64>(&conn, "cache_size"), -4000);
+    assert_eq!(pragma::<i64>(&conn, "busy_timeout"), 1234);
+    assert_eq!(pragma::<i64>(&conn, "foreign_keys"), 1);
+    assert_eq!(pragma::<i64>(&conn, "temp_store"), 2, "MEMORY");
+}
+
+#[test]
+fn pragmas_skip_journal_mode_where_it_cannot_apply() {
+    let dir = temp_dir();
+    let read_only = SqliteManager::new(SqliteConfig {
+        path: path_in(&dir, "x.db"),
+        read_only: true,
+        ..SqliteConfig::default()
+    })
+    .unwrap();
+    assert!(
+        !read_only
+            .pragmas()
+            .iter()
+            .any(|p| p.starts_with("PRAGMA journal_mode"))
+    );
+    let memory = SqliteManager::memory("pragmas_skip_journal_mode").unwrap();
+    assert!(
+        !memory
+            .pragmas()
+            .iter()
+            .any(|p| p.starts_with("PRAGMA journal_mode"))
+    );
+    let file = SqliteManager::file(dir.path().join("y.db"));
+    assert!(
+        file.pragmas()
+            .iter()
+            .any(|p| p == "PRAGMA journal_mode = WAL")
+    );
+}
+
+#[test]
+fn a_transaction_left_open_is_rolled_back_on_return() {
+    let dir = temp_dir();
+    let pool = Pool::builder()
+        .max_size(1)
+        .build(SqliteManager::file(dir.path().join("rollback.db")))
+        .unwrap();
+    pool.get()
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x INTEGER)")
+        .unwrap();
+    {
+        let conn = pool.get().unwrap();
+        conn.execute_batch("BEGIN; INSERT INTO t VALUES (1);")
+            .unwrap();
+        assert!(!conn.is_autocommit());
+    } // returned with the transaction open
+
+    let conn = pool.get().unwrap(); // the same, single connection
+    assert!(conn.is_autocommit(), "the next borrower starts clean");
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0, "the uncommitted row is gone");
+}
+
+#[test]
+fn writers_queue_for_the_single_writer_without_sqlite_busy() {
+    let dir = temp_dir();
+    // busy_timeout 0: any lock collision would fail at once with SQLITE_BUSY.
+    let pool = sqlite_pool(&dir, 4, Duration::ZERO);
+    pool.writer()
+        .unwrap()
+        .execute_batch("CREATE TABLE log(thread INTEGER, n INTEGER)")
+        .unwrap();
+
+    let barrier = Barrier::new(4);
+    let errors: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|thread| {
+                let (pool, barrier) = (&pool, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let mut errors = Vec::new();
+                    for n in 0..200 {
+                        let result = pool.writer().map_err(|e| e.to_string()).and_then(|conn| {
+                            conn.execute("INSERT INTO log VALUES (?1, ?2)", [thread, n])
+                                .map_err(|e| e.to_string())
+                        });
+                        if let Err(error) = result {
+                            errors.push(error);
+                        }
+                    }
+                    errors
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert!(errors.is_empty(), "errors: {errors:?}");
+    let rows: i64 = pool
+        .reader()
+        .unwrap()
+        .query_row("SELECT count(*) FROM log", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 800);
+    assert_eq!(pool.writer_pool().state().max_size, 1);
+}
+
+#[test]
+fn an_open_read_transaction_does_not_block_the_writer() {
+    let dir = temp_dir();
+    // busy_timeout 0: if the reader blocked the writer, the commit would fail.
+    let pool = sqlite_pool(&dir, 2, Duration::ZERO);
+    pool.writer()
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (1);")
+        .unwrap();
+
+    let reader = pool.reader().unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let count = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(&reader), 1); // the read transaction now holds a snapshot
+
+    let started = Instant::now();
+    let writer = pool.writer_timeout(Duration::from_secs(1)).unwrap();
+    writer
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (2); COMMIT;")
+        .unwrap();
+    drop(writer);
+    assert!(started.elapsed() < Duration::from_secs(1));
+
+    assert_eq!(count(&reader), 1, "the reader keeps its snapshot");
+    reader.execute_batch("COMMIT").unwrap();
+    assert_eq!(count(&reader), 2, "and sees the commit afterwards");
+}
+
+#[test]
+fn readers_are_read_only() {
+    let dir = temp_dir();
+    let pool = sqlite_pool(&dir, 2, Duration::from_secs(1));
+    pool.writer()
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x INTEGER)")
+        .unwrap();
+    let reader = pool.reader().unwrap();
+    let error = reader
+        .execute("INSERT INTO t VALUES (1)", [])
+        .expect_err("a reader must not write");
+    assert_eq!(error.sqlite_error_code(), Some(ErrorCode::ReadOnly));
+}
+
+#[test]
+fn readers_open_on_a_database_the_pool_creates() {
+    let dir = temp_dir();
+    let path = dir.path().join("fresh.db");
+    assert!(!path.exists());
+    let pool = SqlitePool::open(&path).unwrap();
+    assert!(path.exists(), "the writer created the file");
+    let reader = pool.reader().unwrap();
+    assert_eq!(pragma::<String>(&reader, "journal_mode"), "wal");
+}
+
+#[test]
+fn a_shared_memory_database_is_seen_by_every_connection() {
+    let pool = Pool::builder()
+        .max_size(2)
+        .build(SqliteManager::memory("tests_shared_memory").unwrap())
+        .unwrap();
+    let a = pool.get().unwrap();
+    let b = pool.get().unwrap();
+    a.execute_batch("CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (7);")
+        .unwrap();
+    let x: i64 = b.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(x, 7);
+
+    // With every pooled connection gone, the manager's anchor keeps it alive.
+    drop(a.detach());
+    drop(b.detach());
+    let c = pool.get().unwrap();
+    let x: i64 = c.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
+    assert_eq!(x, 7);
+}
+
+#[test]
+fn separate_memory_names_are_separate_databases() {
+    let one = SqliteManager::memory("tests_memory_one").unwrap();
+    let two = SqliteManager::memory("tests_memory_two").unwrap();
+    one.connect()
+        .unwrap()
+        .execute_batch("CREATE TABLE only_in_one(x)")
+        .unwrap();
+    let tables: i64 = two
+        .connect()
+        .unwrap()
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 0);
+}
+
+#[test]
+fn a_file_replaced_by_garbage_fails_with_a_permanent_notadb() {
+    let dir = temp_dir();
+    let path = dir.path().join("garbage.db");
+    let manager = SqliteManager::file(&path);
+    manager
+        .connect()
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x)")
+        .unwrap();
+    let _ = std::fs::remove_file(dir.path().join("garbage.db-wal"));
+    let _ = std::fs::remove_file(dir.path().join("garbage.db-shm"));
+    std::fs::write(&path, vec![0xA5_u8; 8192]).unwrap();
+
+    let error = manager.connect().expect_err("garbage is not a database");
+    assert_eq!(error.code(), Some(ErrorCode::NotADatabase), "{error}");
+    assert_eq!(manager.classify(&error), ErrorClass::Permanent);
+    let message = error.to_string();
+    assert!(message.contains("garbage.db"), "names the file: {message}");
+}
+
+#[test]
+fn a_missing_directory_is_named_and_permanent() {
+    let dir = temp_dir();
+    let path = dir.path().join("no/such/dir/app.db");
+    let manager = SqliteManager::file(&path);
+    let error = manager.connect().expect_err("no directory");
+    assert!(
+        matches!(error, SqliteError::MissingDirectory { .. }),
+        "{error:?}"
+    );
+    assert_eq!(manager.classify(&error), ErrorClass::Permanent);
+    assert!(error.to_string().contains("no/such/dir"), "{error}");
+
+    let mut config = PoolConfig::default();
+    config.sqlite.path = path.display().to_string();
+    let started = Instant::now();
+    let error = SqlitePool::new(config).expect_err("the pool reports it");
+    assert!(started.elapsed() < Duration::from_secs(5), "fails at once");
+    assert!(
+        matches!(
+            error.connect_error(),
+            Some(SqliteError::MissingDirectory { .. })
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn lock_contention_is_transient() {
+    let busy = SqliteError::Sqlite(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        None,
+    ));
+    assert_eq!(busy.class(), ErrorClass::Transient);
+    let readonly_later = SqliteError::Sqlite(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+        None,
+    ));
+    assert_eq!(readonly_later.class(), ErrorClass::Transient);
+    let readonly_on_open = SqliteError::Open {
+        path: "x.db".into(),
+        source: rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+            None,
+        ),
+    };
+    assert_eq!(readonly_on_open.class(), ErrorClass::Permanent);
+}
+
+#[test]
+fn validation_and_reset_are_cheap_and_succeed_on_a_healthy_connection() {
+    let dir = temp_dir();
+    let manager = SqliteManager::file(dir.path().join("checks.db"));
+    let mut conn = manager.connect().unwrap();
+    manager.is_valid(&mut conn).unwrap();
+    assert!(!manager.has_broken(&mut conn));
+    manager.reset(&mut conn).unwrap();
+    let started = Instant::now();
+    for _ in 0..1000 {
+        manager.is_valid(&mut conn).unwrap();
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
