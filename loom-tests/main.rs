@@ -358,3 +358,34 @@ fn reconfigure_grow_serves_a_waiter() {
         assert_at_rest(&pool, &counts);
     });
 }
+
+/// An async waiter is cancelled (its future dropped) while a connection is
+/// handed to it.
+///
+/// Catches the cancellation bugs of sqlx #1149 and qp: a dropped future that
+/// had just been handed a connection takes it to the grave (the slot stays
+/// in use forever) or a cancelled waiter absorbs the wake-up meant for the
+/// next one. `Acquire::drop` must pass the connection on.
+#[test]
+fn async_cancellation_races_hand_off() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    model(|| {
+        let (pool, _clock, counts) = model_pool(1, 1);
+        let pool = std::sync::Arc::new(pool);
+        let held = pool.try_get().unwrap();
+        let returner = thread::spawn(move || drop(held));
+        {
+            let mut acquire = pool.get_async();
+            let mut context = Context::from_waker(Waker::noop());
+            match std::pin::Pin::new(&mut acquire).poll(&mut context) {
+                Poll::Ready(Ok(conn)) => use_conn(&conn),
+                Poll::Ready(Err(error)) => panic!("{error}"),
+                Poll::Pending => {} // queued; dropped below, racing the hand-off
+            }
+        }
+        returner.join().unwrap();
+        assert_at_rest(&pool, &counts);
+        assert_eq!(pool.state().idle_connections, 1, "the connection went back to idle");
+    });
+}

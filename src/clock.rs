@@ -17,6 +17,8 @@
 
 use std::time::{Duration, Instant};
 
+use std::task::Waker;
+
 use crate::sync::{self, AtomicU64, Mutex, Ordering, thread::Thread};
 
 /// Nanoseconds since the clock's base: the pool's unit of time.
@@ -105,6 +107,8 @@ assert_eq!(clock.elapsed(), Duration::from_millis(1500));
 pub struct ManualClock {
     now: AtomicU64,
     sleepers: Mutex<Vec<Thread>>,
+    /// Async waiters' timers: woken on every `advance`.
+    wakers: Mutex<Vec<Waker>>,
 }
 
 impl std::fmt::Debug for ManualClock {
@@ -121,6 +125,7 @@ impl ManualClock {
         std::sync::Arc::new(Self {
             now: AtomicU64::new(0),
             sleepers: Mutex::new(Vec::new()),
+            wakers: Mutex::new(Vec::new()),
         })
     }
 
@@ -138,6 +143,20 @@ impl ManualClock {
         };
         for thread in sleepers {
             thread.unpark();
+        }
+        let wakers = std::mem::take(&mut *sync::lock(&self.wakers));
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// Wakes `waker` once time reaches `deadline` (on a later `advance`).
+    pub(crate) fn wake_at(&self, deadline: Nanos, waker: &Waker) {
+        let mut wakers = sync::lock(&self.wakers);
+        if self.now() >= deadline {
+            waker.wake_by_ref();
+        } else {
+            wakers.push(waker.clone());
         }
     }
 

@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod clock;
+mod closer;
 pub mod compat;
 pub mod config;
 mod error;
@@ -44,5 +45,5 @@ pub use clock::ManualClock;
 pub use config::{ConfigError, PoolConfig};
 pub use error::{Error, State};
 pub use manager::{ErrorClass, Manager};
-pub use pool::{Builder, CloseReason, ConnectionInfo, Pool, PooledConnection};
+pub use pool::{Acquire, Builder, CloseReason, ConnectionInfo, Pool, PooledConnection};
 pub use stats::Stats;

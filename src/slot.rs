@@ -128,6 +128,8 @@ pub(crate) struct Lease<C> {
     pub(crate) sampled_at: Nanos,
     /// This checkout's number in its slot (see `count_checkout`).
     pub(crate) checkout: u64,
+    /// Just opened or just validated: the checkout need not validate it.
+    pub(crate) validated: bool,
     pub(crate) conn: C,
 }
 
@@ -263,6 +265,7 @@ impl<C> SlotArray<C> {
             index: index as u32,
             sampled_at: 0,
             checkout: 0,
+            validated: false,
             conn,
         })
     }
@@ -336,6 +339,7 @@ impl<C> SlotArray<C> {
             index: claim.index,
             sampled_at: 0,
             checkout: 0,
+            validated: true,
             conn,
         }
     }

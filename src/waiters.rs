@@ -20,6 +20,7 @@
 //! before taking the queue lock.
 
 use std::collections::VecDeque;
+use std::task::Waker;
 
 use crate::slot::Lease;
 use crate::sync::{self, Arc, AtomicUsize, Mutex, Ordering, thread::Thread};
@@ -51,16 +52,18 @@ impl Signal {
     }
 }
 
-/// How a waiter is woken. An async variant (a `Waker`) joins it when
-/// `get_async` arrives; the queue and the hand-off do not change.
+/// How a waiter is woken: a parked thread, or an async task's waker.
+/// Sync and async callers share one queue and one hand-off.
 pub(crate) enum Notifier {
     Thread(Thread),
+    Waker(Waker),
 }
 
 impl Notifier {
     fn notify(self) {
         match self {
             Notifier::Thread(thread) => thread.unpark(),
+            Notifier::Waker(waker) => waker.wake(),
         }
     }
 }
@@ -185,6 +188,22 @@ impl<C> Waiters<C> {
                 Outcome::Waiting
             }
         }
+    }
+
+    /// Gives a still-waiting node a new waker (an async task re-polled with
+    /// a different one).
+    pub(crate) fn renotify(&self, node: &WaitNode<C>, waker: &Waker) {
+        let mut state = sync::lock(&node.state);
+        if let NodeState::Waiting(Notifier::Waker(current)) = &mut *state {
+            if !current.will_wake(waker) {
+                current.clone_from(waker);
+            }
+        }
+    }
+
+    /// Whether the node still waits (nothing handed, not closed or rejected).
+    pub(crate) fn is_waiting(&self, node: &WaitNode<C>) -> bool {
+        matches!(*sync::lock(&node.state), NodeState::Waiting(_))
     }
 
     /// Withdraws a waiter (timeout or cancellation). If a lease was handed to

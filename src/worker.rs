@@ -1,5 +1,9 @@
 //! The pool's one background thread: it opens connections off the callers'
-//! paths, closes discarded ones, and ticks the coarse clock.
+//! paths, validates connections for callers (so a hanging check never holds
+//! a caller past its deadline), runs maintenance, serves async deadlines and
+//! ticks the coarse clock. Discarded connections are closed by the shared
+//! closer thread (`closer.rs`), never here, so a blocking close cannot delay
+//! a connect.
 //!
 //! Owns: [`WorkerControl`] (the request flag, the graveyard of connections to
 //! close, shutdown) and the worker loop [`run`]. It may not touch slots
@@ -14,19 +18,31 @@
 //! In manual mode (tests and loom models) no thread is spawned; the test calls
 //! `Pool::run_background_step` to run one pass of the same code.
 
+use std::task::Waker;
 use std::time::Duration;
+
+use crate::clock::Nanos;
+use crate::slot::Lease;
 
 use crate::manager::{ErrorClass, Manager};
 use crate::pool::core::{CreateOutcome, Shared};
 use crate::sync::{self, Arc, Condvar, Mutex};
+
+/// Deadlines of async waiters, served by the worker (the runtime-agnostic
+/// timer): key (deadline, id), so a finished waiter removes its own entry.
+type Timers = std::collections::BTreeMap<(Nanos, u64), Waker>;
 
 struct Flags<C> {
     /// Somebody asked for a connection since the worker last looked.
     requested: bool,
     /// The pool is closing: finish up and exit.
     shutdown: bool,
-    /// Connections to close off the callers' paths.
-    graveyard: Vec<C>,
+    /// Connections a checkout found idle past the validation window, to
+    /// validate here and then publish (or discard).
+    to_validate: Vec<Lease<C>>,
+    /// Async waiters' deadlines.
+    timers: Timers,
+    next_timer_id: u64,
 }
 
 /// The handle the pool core uses to talk to its worker.
@@ -42,7 +58,9 @@ impl<C> WorkerControl<C> {
             flags: Mutex::new(Flags {
                 requested: false,
                 shutdown: false,
-                graveyard: Vec::new(),
+                to_validate: Vec::new(),
+                timers: Timers::new(),
+                next_timer_id: 0,
             }),
             wake: Condvar::new(),
             manual,
@@ -58,17 +76,53 @@ impl<C> WorkerControl<C> {
         }
     }
 
-    /// Hands a connection to the worker to close (inline when no thread runs
-    /// or the pool is shutting down).
-    pub(crate) fn bury(&self, conn: C) {
-        let mut flags = sync::lock(&self.flags);
-        if self.manual || flags.shutdown {
-            drop(flags);
+    /// Closes a discarded connection off the callers' paths: on the shared
+    /// closer thread, or inline in manual mode (tests and loom models).
+    pub(crate) fn bury(&self, conn: C)
+    where
+        C: Send + 'static,
+    {
+        if self.manual {
             drop(conn);
-            return;
+        } else {
+            crate::closer::close(conn);
         }
-        flags.graveyard.push(conn);
+    }
+
+    /// Whether validation is delegated to a worker thread.
+    pub(crate) fn validates_off_path(&self) -> bool {
+        !self.manual
+    }
+
+    /// Hands a connection to the worker to validate; gives it back if the
+    /// worker is shutting down.
+    pub(crate) fn validate_later(&self, lease: Lease<C>) -> Result<(), Lease<C>> {
+        let mut flags = sync::lock(&self.flags);
+        if flags.shutdown {
+            return Err(lease);
+        }
+        flags.to_validate.push(lease);
         self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Wakes `waker` at `deadline`; returns the timer's key for `cancel_timer`.
+    pub(crate) fn add_timer(&self, deadline: Nanos, waker: &Waker) -> (Nanos, u64) {
+        let mut flags = sync::lock(&self.flags);
+        flags.next_timer_id += 1;
+        let key = (deadline, flags.next_timer_id);
+        let earliest = flags.timers.keys().next().is_none_or(|first| key < *first);
+        flags.timers.insert(key, waker.clone());
+        if earliest {
+            // The worker may be asleep past this deadline: let it re-plan.
+            self.wake.notify_one();
+        }
+        key
+    }
+
+    /// Forgets a timer whose waiter finished first.
+    pub(crate) fn cancel_timer(&self, key: (Nanos, u64)) {
+        sync::lock(&self.flags).timers.remove(&key);
     }
 
     /// Tells the worker to exit after its current step.
@@ -98,19 +152,22 @@ pub(crate) fn run<M: Manager>(shared: Arc<Shared<M>>) {
     let control = &shared.worker;
     let mut next_pass = shared.clock.now();
     loop {
-        let (graveyard, shutdown) = {
+        let graveyard = {
             let mut flags = sync::lock(&control.flags);
-            if !flags.requested && !flags.shutdown && flags.graveyard.is_empty() {
+            if !flags.requested && !flags.shutdown && flags.to_validate.is_empty() {
                 // Sleep until the next tick or maintenance pass, whichever
                 // is first; with neither due (no connections, nothing
                 // enabled), until somebody asks.
                 let until_pass = crate::maintenance::period(&shared).map(|_| {
                     Duration::from_nanos(next_pass.saturating_sub(shared.clock.now()))
                 });
-                let wait = match (shared.tick_interval(), until_pass) {
-                    (Some(tick), Some(pass)) => Some(tick.min(pass)),
-                    (tick, pass) => tick.or(pass),
-                };
+                let until_timer = flags.timers.keys().next().map(|(deadline, _)| {
+                    Duration::from_nanos(deadline.saturating_sub(shared.clock.now()))
+                });
+                let wait = [shared.tick_interval(), until_pass, until_timer]
+                    .into_iter()
+                    .flatten()
+                    .min();
                 flags = match wait {
                     Some(wait) => sync::wait_timeout(&control.wake, flags, wait),
                     None => match control.wake.wait(flags) {
@@ -120,10 +177,18 @@ pub(crate) fn run<M: Manager>(shared: Arc<Shared<M>>) {
                 };
             }
             flags.requested = false;
-            (std::mem::take(&mut flags.graveyard), flags.shutdown)
+            let now = shared.clock.now();
+            let due = fire_due_timers(&mut flags.timers, now);
+            (std::mem::take(&mut flags.to_validate), flags.shutdown, due)
         };
+        let (to_validate, shutdown, due) = (graveyard.0, graveyard.1, graveyard.2);
+        for waker in due {
+            waker.wake();
+        }
         let now = shared.clock.now(); // the tick: refreshes the coarse clock
-        drop(graveyard); // closes them, off every caller's path
+        for lease in to_validate {
+            shared.validate_and_publish(lease);
+        }
         if shutdown {
             break;
         }
@@ -135,10 +200,23 @@ pub(crate) fn run<M: Manager>(shared: Arc<Shared<M>>) {
         }
         step(&shared, false);
     }
-    // Anything buried after the last look is closed by `bury` itself now.
-    let graveyard = std::mem::take(&mut sync::lock(&control.flags).graveyard);
-    drop(graveyard);
+    // Connections queued for validation at shutdown go back (and, the pool
+    // being closed, are closed); async waiters were woken by close.
+    let (to_validate, timers) = {
+        let mut flags = sync::lock(&control.flags);
+        (std::mem::take(&mut flags.to_validate), std::mem::take(&mut flags.timers))
+    };
+    for lease in to_validate {
+        shared.publish(lease);
+    }
+    drop(timers);
     tracing::debug!(pool = %shared.name, "worker exited");
+}
+
+/// Removes and returns the wakers whose deadline has come.
+fn fire_due_timers(timers: &mut Timers, now: Nanos) -> Vec<Waker> {
+    let later = timers.split_off(&(now.saturating_add(1), 0));
+    std::mem::replace(timers, later).into_values().collect()
 }
 
 /// One pass of background work: open connections while they are wanted,
@@ -178,10 +256,6 @@ pub(crate) fn step<M: Manager>(shared: &Shared<M>, manual: bool) {
                 backoff = (backoff * 2).min(config.connect_backoff_max);
             }
         }
-    }
-    if manual {
-        let graveyard = std::mem::take(&mut sync::lock(&shared.worker.flags).graveyard);
-        drop(graveyard);
     }
 }
 

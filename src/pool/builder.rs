@@ -187,15 +187,9 @@ impl<M: Manager> Builder<M> {
         }
         let pool = Pool::from_shared(shared);
         if wait_for_min_idle && min_idle > 0 && !manual {
-            // Check out min_idle connections within one connection_timeout
-            // (each opened by the worker), then give them back: the pool
-            // starts with min_idle idle connections or reports why not.
-            let deadline = std::time::Instant::now() + connection_timeout;
-            let mut opened = Vec::with_capacity(min_idle as usize);
-            for _ in 0..min_idle {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                opened.push(pool.get_timeout(left)?);
-            }
+            // The pool starts with min_idle idle connections, or reports why
+            // not within one connection_timeout (dropping it closes it).
+            pool.shared().wait_for_idle(min_idle as usize, connection_timeout)?;
         }
         Ok(pool)
     }

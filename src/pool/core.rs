@@ -76,6 +76,8 @@ pub(crate) struct Shared<M: Manager> {
     /// Live `Pool` handles; the last one to go closes the pool.
     pub(crate) handles: AtomicUsize,
     drained: (Mutex<()>, Condvar),
+    /// Notified after every connect attempt (start-up waits on it).
+    progress: (Mutex<()>, Condvar),
     /// Counters and histograms.
     pub(crate) stats: Recorder,
     /// One checkout in this many per slot has its hold time measured.
@@ -120,6 +122,7 @@ impl<M: Manager> Shared<M> {
             demand: AtomicUsize::new(0),
             handles: AtomicUsize::new(1),
             drained: (Mutex::new(()), Condvar::new()),
+            progress: (Mutex::new(()), Condvar::new()),
             stats: Recorder::default(),
             usage_sampling: usage_sampling.max(1),
             consecutive_failures: AtomicUsize::new(0),
@@ -189,12 +192,14 @@ impl<M: Manager> Shared<M> {
         let now = self.clock.recent();
         let returned_at = self.slots.stamp_checkout(&lease, now);
         self.slots.stamp_site(&lease, site);
-        let mut lease =
-            if now.saturating_sub(returned_at) >= self.hot.validation_window.load(Ordering::Relaxed) {
-                self.validate(lease)?
-            } else {
-                lease
-            };
+        let stale =
+            now.saturating_sub(returned_at) >= self.hot.validation_window.load(Ordering::Relaxed);
+        let mut lease = if stale && !lease.validated {
+            self.validate(lease)?
+        } else {
+            lease
+        };
+        lease.validated = false;
         let count = self.slots.count_checkout(&mut lease);
         if (count - 1) % self.usage_sampling == 0 {
             lease.sampled_at = self.clock.now().max(1);
@@ -215,8 +220,23 @@ impl<M: Manager> Shared<M> {
         }
     }
 
+    /// A checkout found this connection idle past the validation window.
+    /// With a worker thread, the check runs there (a hanging `is_valid` then
+    /// cannot hold the caller past its deadline) and the caller waits in the
+    /// queue for whichever connection comes first; in manual mode it runs
+    /// inline. `None`: the caller does not get this connection now.
     #[cold]
-    fn validate(&self, mut lease: Lease<M::Connection>) -> Option<Lease<M::Connection>> {
+    fn validate(&self, lease: Lease<M::Connection>) -> Option<Lease<M::Connection>> {
+        if self.worker.validates_off_path() {
+            return match self.worker.validate_later(lease) {
+                Ok(()) => None,
+                Err(lease) => self.validate_now(lease),
+            };
+        }
+        self.validate_now(lease)
+    }
+
+    fn validate_now(&self, mut lease: Lease<M::Connection>) -> Option<Lease<M::Connection>> {
         let valid = catch_unwind(AssertUnwindSafe(|| self.manager.is_valid(&mut lease.conn)));
         let ok = matches!(valid, Ok(Ok(())));
         self.stats.record(Event::Validated { ok });
@@ -225,6 +245,16 @@ impl<M: Manager> Shared<M> {
         } else {
             self.discard(lease, CloseReason::Invalid);
             None
+        }
+    }
+
+    /// The worker's half of a delegated validation: check, then hand the
+    /// connection to the oldest waiter (or idle), or close it.
+    pub(crate) fn validate_and_publish(&self, lease: Lease<M::Connection>) {
+        if let Some(mut lease) = self.validate_now(lease) {
+            // Handed straight to a waiter, it is not checked twice.
+            lease.validated = true;
+            self.publish(lease);
         }
     }
 
@@ -257,13 +287,30 @@ impl<M: Manager> Shared<M> {
                     return Err(error);
                 }
             };
-            if let Some(lease) = self.prepare_checkout(lease, site) {
-                let waited = self.clock.now().saturating_sub(start);
-                self.stats.record(Event::Waited(waited));
+            if let Some(lease) = self.checkout_after_wait(lease, start, site) {
                 return Ok(lease);
             }
             // It was invalid and is gone; wait again within the same deadline.
         }
+    }
+
+    /// Prepares a connection a waiter obtained (handed or re-scanned) and
+    /// records the wait. `None`: it was invalid and has been discarded.
+    pub(crate) fn checkout_after_wait(
+        &self,
+        lease: Lease<M::Connection>,
+        start: Nanos,
+        site: &'static Location<'static>,
+    ) -> Option<Lease<M::Connection>> {
+        let lease = self.prepare_checkout(lease, site)?;
+        let waited = self.clock.now().saturating_sub(start);
+        self.stats.record(Event::Waited(waited));
+        Some(lease)
+    }
+
+    /// The re-scan a new waiter makes after enqueueing (Dekker pair 1).
+    pub(crate) fn scan_idle_for_waiter(&self) -> Option<Lease<M::Connection>> {
+        self.scan_idle()
     }
 
     fn wait_once(
@@ -278,13 +325,7 @@ impl<M: Manager> Shared<M> {
         {
             Ok(node) => node,
             Err(Refused::Closed) => return Err(self.closed_error()),
-            Err(Refused::TooManyWaiters) => {
-                return Err(Error::TooManyWaiters {
-                    pool: self.name.clone(),
-                    limit: max_waiters as u32,
-                    state: self.state(),
-                });
-            }
+            Err(Refused::TooManyWaiters) => return Err(self.too_many_waiters_error(max_waiters)),
         };
         // Dekker pair 1 (and the room pair): enqueued (SeqCst) before this
         // re-scan and the room check below.
@@ -596,6 +637,7 @@ impl<M: Manager> Shared<M> {
                 let lease = self.slots.fill(claim, conn, now, self.expiry_for(now));
                 tracing::debug!(pool = %self.name, slot = lease.index(), "connection opened");
                 self.publish(lease);
+                self.notify_progress();
                 CreateOutcome::Created
             }
             Ok(Err(error)) => {
@@ -613,6 +655,7 @@ impl<M: Manager> Shared<M> {
                     // with the typed cause instead of letting them time out.
                     self.waiters.reject_all();
                 }
+                self.notify_progress();
                 CreateOutcome::Failed(error)
             }
             Err(_panic) => {
@@ -660,7 +703,15 @@ impl<M: Manager> Shared<M> {
         self.last_error_permanent.load(Ordering::SeqCst) || (limit != 0 && failures >= limit)
     }
 
-    fn connect_error(&self) -> PoolError<M> {
+    pub(crate) fn too_many_waiters_error(&self, limit: usize) -> PoolError<M> {
+        Error::TooManyWaiters {
+            pool: self.name.clone(),
+            limit: limit as u32,
+            state: self.state(),
+        }
+    }
+
+    pub(crate) fn connect_error(&self) -> PoolError<M> {
         match sync::lock(&self.last_connect_error).clone() {
             Some(source) => Error::Connect {
                 pool: self.name.clone(),
@@ -702,6 +753,33 @@ impl<M: Manager> Shared<M> {
     /// The leak threshold in force (0: off).
     pub(crate) fn leak_threshold(&self) -> Nanos {
         self.hot.leak_threshold.load(Ordering::Relaxed)
+    }
+
+    fn notify_progress(&self) {
+        let _guard = sync::lock(&self.progress.0);
+        self.progress.1.notify_all();
+    }
+
+    /// Waits until `min_idle` connections are idle, or fails within
+    /// `timeout` with the typed cause (start-up mode `WaitForMinIdle`).
+    pub(crate) fn wait_for_idle(&self, min_idle: usize, timeout: Duration) -> Result<(), PoolError<M>> {
+        let start = self.clock.now();
+        let deadline = start.saturating_add(nanos(timeout));
+        let mut guard = sync::lock(&self.progress.0);
+        loop {
+            if self.count(SlotState::Idle) >= min_idle {
+                return Ok(());
+            }
+            if self.failing_fast() {
+                return Err(self.connect_error());
+            }
+            let now = self.clock.now();
+            if now >= deadline {
+                return Err(self.timeout_error(now - start));
+            }
+            let wait = Duration::from_nanos(deadline - now).min(Duration::from_millis(100));
+            guard = sync::wait_timeout(&self.progress.1, guard, wait);
+        }
     }
 
     // ----------------------------------------------------------------- close
@@ -836,7 +914,7 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    fn timeout_error(&self, waited: Nanos) -> PoolError<M> {
+    pub(crate) fn timeout_error(&self, waited: Nanos) -> PoolError<M> {
         Error::TimedOut {
             pool: self.name.clone(),
             waited: Duration::from_nanos(waited),

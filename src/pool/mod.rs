@@ -5,6 +5,7 @@
 //! pool). The protocols live in `core`; this module only calls them.
 
 pub(crate) mod core;
+mod acquire;
 mod builder;
 mod guard;
 
@@ -12,6 +13,7 @@ use std::fmt;
 use std::panic::Location;
 use std::time::Duration;
 
+pub use self::acquire::Acquire;
 pub use self::builder::Builder;
 pub use self::core::CloseReason;
 pub use self::guard::PooledConnection;
@@ -62,6 +64,10 @@ impl<M: Manager> Pool<M> {
         Self { shared }
     }
 
+    pub(crate) fn shared(&self) -> &Shared<M> {
+        &self.shared
+    }
+
     /// Gets a connection, waiting up to `connection_timeout`.
     ///
     /// The caller's location is recorded for leak reports.
@@ -95,6 +101,20 @@ impl<M: Manager> Pool<M> {
         let timeout = timeout.unwrap_or_else(|| self.shared.config().connection_timeout);
         let lease = self.shared.acquire_slow(timeout, site)?;
         Ok(PooledConnection::borrowed(&self.shared, lease))
+    }
+
+    /// Gets a connection asynchronously, waiting up to `connection_timeout`
+    /// in the same FIFO queue as synchronous callers. Needs no particular
+    /// runtime; dropping the future cancels the wait safely.
+    #[track_caller]
+    pub fn get_async(&self) -> Acquire<'_, M> {
+        Acquire::new(&self.shared, None, Location::caller())
+    }
+
+    /// Like [`get_async`](Self::get_async), waiting up to `timeout`.
+    #[track_caller]
+    pub fn get_timeout_async(&self, timeout: Duration) -> Acquire<'_, M> {
+        Acquire::new(&self.shared, Some(timeout), Location::caller())
     }
 
     /// Gets an idle connection without waiting: [`Error::NoIdle`] when none

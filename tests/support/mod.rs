@@ -65,6 +65,13 @@ pub struct Faults {
     pub resets: AtomicUsize,
     /// Connections currently alive (opened and not yet closed).
     pub live: AtomicUsize,
+    /// Connections with an id up to this are dead: invalid and broken
+    /// ("every connection killed at once").
+    pub killed_up_to: AtomicUsize,
+    /// is_valid blocks on this gate while set ("validation hangs").
+    pub validate_gate: Mutex<Option<Arc<Gate>>>,
+    /// Connect errors are classified permanent while set.
+    pub permanent: AtomicBool,
 }
 
 impl Faults {
@@ -169,9 +176,15 @@ impl slotpool::Manager for TestManager {
         })
     }
 
-    fn is_valid(&self, _conn: &mut TestConn) -> Result<(), TestError> {
+    fn is_valid(&self, conn: &mut TestConn) -> Result<(), TestError> {
         self.faults.validations.fetch_add(1, Ordering::SeqCst);
-        if self.faults.invalid.load(Ordering::SeqCst) {
+        let gate = self.faults.validate_gate.lock().unwrap().clone();
+        if let Some(gate) = gate {
+            gate.wait();
+        }
+        if self.faults.invalid.load(Ordering::SeqCst)
+            || conn.id <= self.faults.killed_up_to.load(Ordering::SeqCst)
+        {
             Err(TestError(0))
         } else {
             Ok(())
@@ -179,7 +192,15 @@ impl slotpool::Manager for TestManager {
     }
 
     fn has_broken(&self, conn: &mut TestConn) -> bool {
-        conn.broken
+        conn.broken || conn.id <= self.faults.killed_up_to.load(Ordering::SeqCst)
+    }
+
+    fn classify(&self, _error: &TestError) -> slotpool::ErrorClass {
+        if self.faults.permanent.load(Ordering::SeqCst) {
+            slotpool::ErrorClass::Permanent
+        } else {
+            slotpool::ErrorClass::Transient
+        }
     }
 
     fn reset(&self, conn: &mut TestConn) -> Result<(), TestError> {
