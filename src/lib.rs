@@ -21,6 +21,9 @@
 //! | `clock`     | coarse and precise time, `ManualClock` for tests |
 //! | `config`    | `PoolConfig`, profiles, environment, validation |
 //! | `manager`   | the `Manager` trait |
+//! | `events`    | `PoolEvents` hooks |
+//! | `stats`     | counters, histograms, `Stats`, Prometheus text, health |
+//! | `closer`    | the process-wide thread that closes discarded connections |
 //! | `sqlite`    | the embedded default backend (rusqlite) |
 //! | `compat`    | adapters for other pools' managers (r2d2) |
 #![cfg_attr(not(feature = "loom"), doc = include_str!("../README.md"))]
@@ -31,6 +34,7 @@ mod closer;
 pub mod compat;
 pub mod config;
 mod error;
+mod events;
 mod maintenance;
 mod manager;
 mod pool;
@@ -44,6 +48,7 @@ mod worker;
 pub use clock::ManualClock;
 pub use config::{ConfigError, PoolConfig};
 pub use error::{Error, State};
+pub use events::PoolEvents;
 pub use manager::{ErrorClass, Manager};
 pub use pool::{Acquire, Builder, CloseReason, ConnectionInfo, Pool, PooledConnection};
 pub use stats::Stats;

@@ -37,6 +37,9 @@ pub(crate) fn run_pass<M: Manager>(shared: &Shared<M>) {
         for index in 0..shared.slots.high_water() {
             if let Some(report) = shared.slots.check_leak(index, now, threshold) {
                 shared.stats.record(Event::Leak);
+                if let Some(events) = &shared.events {
+                    events.on_leak(report.index, Duration::from_nanos(report.held), report.site);
+                }
                 let site = report
                     .site
                     .map_or_else(|| "unknown".to_owned(), ToString::to_string);

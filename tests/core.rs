@@ -427,3 +427,51 @@ fn error_display_names_pool_and_state() {
     assert!(text.starts_with("pool 'orders': no connection available"), "{text}");
     assert!(text.contains("total=1, idle=0, in use=1, connecting=0, waiting=0, max=1"), "{text}");
 }
+
+#[test]
+fn event_hooks_are_called() {
+    #[derive(Default)]
+    struct Recorded {
+        acquires: AtomicUsize,
+        releases: AtomicUsize,
+        creates: AtomicUsize,
+        closes: Mutex<Vec<slotpool::CloseReason>>,
+        timeouts: AtomicUsize,
+    }
+    struct Hooks(Arc<Recorded>);
+    impl slotpool::PoolEvents for Hooks {
+        fn on_acquire(&self, _: usize, _: Duration, site: &'static std::panic::Location<'static>) {
+            assert!(site.file().ends_with("core.rs"), "{site}");
+            self.0.acquires.fetch_add(1, Ordering::SeqCst);
+        }
+        fn on_release(&self, _: usize) {
+            self.0.releases.fetch_add(1, Ordering::SeqCst);
+        }
+        fn on_create(&self, _: usize, _: Duration) {
+            self.0.creates.fetch_add(1, Ordering::SeqCst);
+        }
+        fn on_close(&self, _: usize, reason: slotpool::CloseReason) {
+            self.0.closes.lock().unwrap().push(reason);
+        }
+        fn on_timeout(&self, _: Duration) {
+            self.0.timeouts.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let recorded = Arc::new(Recorded::default());
+    let (manager, _faults) = TestManager::new();
+    let pool = Pool::builder()
+        .max_size(1)
+        .event_handler(Hooks(recorded.clone()))
+        .build(manager)
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    assert!(pool.get_timeout(Duration::from_millis(10)).is_err());
+    conn.mark_broken();
+    drop(conn);
+    drop(pool.get().unwrap());
+    assert_eq!(recorded.acquires.load(Ordering::SeqCst), 2);
+    assert_eq!(recorded.releases.load(Ordering::SeqCst), 2);
+    assert_eq!(recorded.creates.load(Ordering::SeqCst), 2);
+    assert_eq!(recorded.timeouts.load(Ordering::SeqCst), 1);
+    assert_eq!(*recorded.closes.lock().unwrap(), vec![slotpool::CloseReason::Broken]);
+}

@@ -48,6 +48,7 @@ pub struct Builder<M: Manager> {
     clock: Option<std::sync::Arc<ManualClock>>,
     manual_background: bool,
     usage_sampling: u64,
+    events: Option<std::sync::Arc<dyn crate::events::PoolEvents>>,
     _manager: PhantomData<fn() -> M>,
 }
 
@@ -71,6 +72,7 @@ impl<M: Manager> Builder<M> {
             clock: None,
             manual_background: false,
             usage_sampling: 64,
+            events: None,
             _manager: PhantomData,
         }
     }
@@ -148,6 +150,12 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// Calls `events` on acquire, release, create, close, timeout and leak.
+    pub fn event_handler(mut self, events: impl crate::events::PoolEvents) -> Self {
+        self.events = Some(std::sync::Arc::new(events));
+        self
+    }
+
     /// The configuration this builder would build with, validated.
     pub fn resolved_config(self) -> Result<PoolConfig, crate::ConfigError> {
         let mut config = self.config;
@@ -160,20 +168,23 @@ impl<M: Manager> Builder<M> {
 
     /// Validates the configuration, starts the worker and returns the pool.
     /// With `min_idle > 0`, the worker starts filling at once.
-    pub fn build(self, manager: M) -> Result<Pool<M>, Error<M::Error>> {
+    pub fn build(mut self, manager: M) -> Result<Pool<M>, Error<M::Error>> {
         let clock = match &self.clock {
             Some(manual) => Clock::Manual(manual.clone()),
             None => Clock::system(),
         };
         let manual = self.manual_background;
         let usage_sampling = self.usage_sampling;
+        let events = self.events.take();
         let config = self.resolved_config()?;
         let capacity = config.effective_capacity() as usize;
         let name = config.pool_name.clone();
         let min_idle = config.min_idle;
         let wait_for_min_idle = config.startup == crate::config::StartupMode::WaitForMinIdle;
         let connection_timeout = config.connection_timeout;
-        let shared = Arc::new(Shared::new(manager, config, clock, capacity, manual, usage_sampling));
+        let mut shared = Shared::new(manager, config, clock, capacity, manual, usage_sampling);
+        shared.events = events;
+        let shared = Arc::new(shared);
         if !manual {
             let worker_shared = shared.clone();
             thread::Builder::new()

@@ -76,6 +76,8 @@ pub(crate) struct Shared<M: Manager> {
     /// Live `Pool` handles; the last one to go closes the pool.
     pub(crate) handles: AtomicUsize,
     drained: (Mutex<()>, Condvar),
+    /// The user's event hooks, if any.
+    pub(crate) events: Option<std::sync::Arc<dyn crate::events::PoolEvents>>,
     /// Notified after every connect attempt (start-up waits on it).
     progress: (Mutex<()>, Condvar),
     /// Counters and histograms.
@@ -123,6 +125,7 @@ impl<M: Manager> Shared<M> {
             handles: AtomicUsize::new(1),
             drained: (Mutex::new(()), Condvar::new()),
             progress: (Mutex::new(()), Condvar::new()),
+            events: None,
             stats: Recorder::default(),
             usage_sampling: usage_sampling.max(1),
             consecutive_failures: AtomicUsize::new(0),
@@ -155,6 +158,9 @@ impl<M: Manager> Shared<M> {
                 return Ok(None);
             };
             if let Some(lease) = self.prepare_checkout(lease, site) {
+                if let Some(events) = &self.events {
+                    events.on_acquire(lease.index(), Duration::ZERO, site);
+                }
                 return Ok(Some(lease));
             }
         }
@@ -305,6 +311,9 @@ impl<M: Manager> Shared<M> {
         let lease = self.prepare_checkout(lease, site)?;
         let waited = self.clock.now().saturating_sub(start);
         self.stats.record(Event::Waited(waited));
+        if let Some(events) = &self.events {
+            events.on_acquire(lease.index(), Duration::from_nanos(waited), site);
+        }
         Some(lease)
     }
 
@@ -377,6 +386,9 @@ impl<M: Manager> Shared<M> {
     /// A guard came back: check it, then publish, retire or discard it.
     #[inline]
     pub(crate) fn release(&self, mut lease: Lease<M::Connection>, discard: Option<CloseReason>) {
+        if let Some(events) = &self.events {
+            events.on_release(lease.index());
+        }
         if lease.sampled_at != 0 {
             self.record_hold(&lease);
         }
@@ -487,6 +499,9 @@ impl<M: Manager> Shared<M> {
 
     /// Closes a connection and frees its slot.
     pub(crate) fn discard(&self, lease: Lease<M::Connection>, reason: CloseReason) {
+        if let Some(events) = &self.events {
+            events.on_close(lease.index(), reason);
+        }
         let conn = self.slots.vacate(lease);
         self.total.fetch_sub(1, Ordering::SeqCst);
         // Room pair: room given back (SeqCst) before `after_vacate` loads
@@ -515,6 +530,9 @@ impl<M: Manager> Shared<M> {
     /// Like [`discard`](Self::discard) for a lease whose room `try_retire`
     /// already gave back.
     fn vacate_retired(&self, lease: Lease<M::Connection>, reason: CloseReason) {
+        if let Some(events) = &self.events {
+            events.on_close(lease.index(), reason);
+        }
         let conn = self.slots.vacate(lease);
         self.after_vacate(conn, reason);
     }
@@ -635,6 +653,9 @@ impl<M: Manager> Shared<M> {
                     .demand
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
                 let lease = self.slots.fill(claim, conn, now, self.expiry_for(now));
+                if let Some(events) = &self.events {
+                    events.on_create(lease.index(), Duration::from_nanos(took));
+                }
                 tracing::debug!(pool = %self.name, slot = lease.index(), "connection opened");
                 self.publish(lease);
                 self.notify_progress();
@@ -915,6 +936,10 @@ impl<M: Manager> Shared<M> {
     }
 
     pub(crate) fn timeout_error(&self, waited: Nanos) -> PoolError<M> {
+        if let Some(events) = &self.events {
+            events.on_timeout(Duration::from_nanos(waited));
+        }
+        tracing::debug!(pool = %self.name, waited = ?Duration::from_nanos(waited), "get timed out");
         Error::TimedOut {
             pool: self.name.clone(),
             waited: Duration::from_nanos(waited),
