@@ -207,7 +207,7 @@ impl<M: Manager> Shared<M> {
         };
         lease.validated = false;
         let count = self.slots.count_checkout(&mut lease);
-        if (count - 1) % self.usage_sampling == 0 {
+        if (count - 1).is_multiple_of(self.usage_sampling) {
             lease.sampled_at = self.clock.now().max(1);
         }
         if self.hot.leak_threshold.load(Ordering::Relaxed) != 0 {
@@ -733,7 +733,11 @@ impl<M: Manager> Shared<M> {
     }
 
     pub(crate) fn connect_error(&self) -> PoolError<M> {
-        match sync::lock(&self.last_connect_error).clone() {
+        // Bind first: a guard in the match scrutinee would live through the
+        // arms, and `timeout_error` below locks the same mutex (a deadlock
+        // a teammate caught under the PostgreSQL recovery test).
+        let last = sync::lock(&self.last_connect_error).clone();
+        match last {
             Some(source) => Error::Connect {
                 pool: self.name.clone(),
                 state: self.state(),

@@ -69,19 +69,21 @@ impl Target {
 /// reports `false`; after an error such as `SQLITE_CORRUPT`, call
 /// [`PooledConnection::mark_broken`](crate::PooledConnection::mark_broken).
 ///
-/// ```
-/// use slotpool::Pool;
-/// use slotpool::sqlite::SqliteManager;
-///
-/// let dir = tempfile::tempdir().unwrap();
-/// let manager = SqliteManager::file(dir.path().join("app.db"));
-/// let pool = Pool::builder().max_size(4).build(manager).unwrap();
-///
-/// let conn = pool.get().unwrap();
-/// conn.execute_batch("CREATE TABLE t(x INTEGER)").unwrap();
-/// let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
-/// assert_eq!(mode, "wal");
-/// ```
+#[cfg_attr(not(feature = "loom"), doc = r#"
+```
+use slotpool::Pool;
+use slotpool::sqlite::SqliteManager;
+
+let dir = tempfile::tempdir().unwrap();
+let manager = SqliteManager::file(dir.path().join("app.db"));
+let pool = Pool::builder().max_size(4).build(manager).unwrap();
+
+let conn = pool.get().unwrap();
+conn.execute_batch("CREATE TABLE t(x INTEGER)").unwrap();
+let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
+assert_eq!(mode, "wal");
+```
+"#)]
 pub struct SqliteManager {
     config: SqliteConfig,
     target: Target,
@@ -167,20 +169,22 @@ impl SqliteManager {
     /// `busy_timeout`: a reader meeting an uncommitted write fails at once
     /// with `SQLITE_LOCKED`. Use a file database for concurrent writers.
     ///
-    /// ```
-    /// use slotpool::Pool;
-    /// use slotpool::sqlite::SqliteManager;
-    ///
-    /// let pool = Pool::builder()
-    ///     .max_size(2)
-    ///     .build(SqliteManager::memory("doc_example").unwrap())
-    ///     .unwrap();
-    /// let a = pool.get().unwrap();
-    /// let b = pool.get().unwrap(); // a second connection, same database
-    /// a.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (42)").unwrap();
-    /// let x: i64 = b.query_row("SELECT x FROM t", [], |row| row.get(0)).unwrap();
-    /// assert_eq!(x, 42);
-    /// ```
+    #[cfg_attr(not(feature = "loom"), doc = r#"
+```
+use slotpool::Pool;
+use slotpool::sqlite::SqliteManager;
+
+let pool = Pool::builder()
+    .max_size(2)
+    .build(SqliteManager::memory("doc_example").unwrap())
+    .unwrap();
+let a = pool.get().unwrap();
+let b = pool.get().unwrap(); // a second connection, same database
+a.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (42)").unwrap();
+let x: i64 = b.query_row("SELECT x FROM t", [], |row| row.get(0)).unwrap();
+assert_eq!(x, 42);
+```
+"#)]
     pub fn memory(name: &str) -> Result<Self, SqliteError> {
         Self::new(SqliteConfig {
             path: format!("file:{name}?mode=memory&cache=shared"),

@@ -8,19 +8,21 @@
 //!
 //! Owns: everything SQLite-specific. The pool core knows nothing of it.
 //!
-//! ```
-//! use slotpool::Pool;
-//! use slotpool::sqlite::SqliteManager;
-//!
-//! let dir = tempfile::tempdir().unwrap();
-//! let pool = Pool::builder()
-//!     .max_size(2)
-//!     .build(SqliteManager::file(dir.path().join("app.db")))
-//!     .unwrap();
-//! let conn = pool.get().unwrap();
-//! let one: i64 = conn.query_row("SELECT 1", [], |row| row.get(0)).unwrap();
-//! assert_eq!(one, 1);
-//! ```
+#![cfg_attr(not(feature = "loom"), doc = r#"
+```
+use slotpool::Pool;
+use slotpool::sqlite::SqliteManager;
+
+let dir = tempfile::tempdir().unwrap();
+let pool = Pool::builder()
+    .max_size(2)
+    .build(SqliteManager::file(dir.path().join("app.db")))
+    .unwrap();
+let conn = pool.get().unwrap();
+let one: i64 = conn.query_row("SELECT 1", [], |row| row.get(0)).unwrap();
+assert_eq!(one, 1);
+```
+"#)]
 
 #![forbid(unsafe_code)]
 

@@ -38,25 +38,27 @@ pub type SqliteConnection<'a> = PooledConnection<'a, SqliteManager>;
 /// readers never meet a missing file. `sqlite.read_only = true` opens the
 /// writer read-only too (its writes then fail with `SQLITE_READONLY`).
 ///
-/// ```
-/// use slotpool::PoolConfig;
-/// use slotpool::sqlite::SqlitePool;
-///
-/// let dir = tempfile::tempdir().unwrap();
-/// let mut config = PoolConfig::default();
-/// config.sqlite.path = dir.path().join("app.db").display().to_string();
-/// config.max_size = 4; // readers
-/// let pool = SqlitePool::new(config).unwrap();
-///
-/// pool.writer().unwrap().execute_batch(
-///     "CREATE TABLE kv(k TEXT PRIMARY KEY, v TEXT);
-///      INSERT INTO kv VALUES ('hello', 'world');",
-/// ).unwrap();
-/// let reader = pool.reader().unwrap();
-/// let v: String = reader.query_row("SELECT v FROM kv WHERE k = 'hello'", [], |r| r.get(0)).unwrap();
-/// assert_eq!(v, "world");
-/// assert!(reader.execute_batch("DELETE FROM kv").is_err()); // read-only
-/// ```
+#[cfg_attr(not(feature = "loom"), doc = r#"
+```
+use slotpool::PoolConfig;
+use slotpool::sqlite::SqlitePool;
+
+let dir = tempfile::tempdir().unwrap();
+let mut config = PoolConfig::default();
+config.sqlite.path = dir.path().join("app.db").display().to_string();
+config.max_size = 4; // readers
+let pool = SqlitePool::new(config).unwrap();
+
+pool.writer().unwrap().execute_batch(
+    "CREATE TABLE kv(k TEXT PRIMARY KEY, v TEXT);
+     INSERT INTO kv VALUES ('hello', 'world');",
+).unwrap();
+let reader = pool.reader().unwrap();
+let v: String = reader.query_row("SELECT v FROM kv WHERE k = 'hello'", [], |r| r.get(0)).unwrap();
+assert_eq!(v, "world");
+assert!(reader.execute_batch("DELETE FROM kv").is_err()); // read-only
+```
+"#)]
 #[derive(Debug, Clone)]
 pub struct SqlitePool {
     writer: Pool<SqliteManager>,

@@ -1,6 +1,6 @@
 //! Statistics: what the pool counts and measures, and the [`Stats`] snapshot.
 //!
-//! Owns: the [`Recorder`] (counters and histograms the core writes) and the
+//! Owns: the `Recorder` (counters and histograms the core writes) and the
 //! serialisable snapshot types. It may not make pool decisions: nothing
 //! synchronises through these counters, so they are plain `std` atomics and
 //! stay outside the loom facade on purpose (modelling a thousand histogram
@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam::utils::CachePadded;
 
 pub(crate) use self::histogram::AtomicHistogram;
-pub use self::health::{HealthReport, HealthStatus, HealthThresholds};
+pub use self::health::{HealthFinding, HealthReport, HealthStatus, HealthSummary, HealthThresholds};
 pub use self::histogram::HistogramSnapshot;
 
 /// Why the pool closed a connection.
