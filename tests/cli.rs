@@ -301,9 +301,11 @@ fn stats_prints_json() {
     let pools = doc["pools"].as_array().unwrap();
     assert_eq!(pools.len(), 2);
     assert_eq!(pools[0]["pool"], "slotpool-writer");
-    assert_eq!(pools[0]["max_size"], 1);
-    assert_eq!(pools[1]["max_size"], 10);
-    assert!(pools[1]["connections"].as_u64().unwrap() >= 1);
+    assert_eq!(pools[0]["gauges"]["max"], 1);
+    assert_eq!(pools[1]["gauges"]["max"], 10);
+    assert!(pools[1]["gauges"]["total"].as_u64().unwrap() >= 1);
+    assert!(pools[1]["counters"]["gets"].as_u64().unwrap() >= 50);
+    assert!(pools[1]["acquire_wait"]["p99"].is_object());
 }
 
 #[test]
@@ -325,6 +327,9 @@ fn stats_prints_prometheus_gauges() {
                 ))
                 .and(predicate::str::contains(
                     "slotpool_connections{pool=\"slotpool-writer\"} 1",
+                ))
+                .and(predicate::str::contains(
+                    "# TYPE slotpool_connections_acquire_seconds histogram",
                 )),
         );
 }

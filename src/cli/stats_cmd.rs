@@ -1,13 +1,11 @@
 //! `slotpool stats`: a short read load against a [`SqlitePool`], then the
-//! pools' counts as a table, JSON or Prometheus text.
+//! pools' statistics as a table, JSON or Prometheus text.
 //!
-//! Owns: the rendering of [`State`]. [`prometheus`] is the one place the
-//! exposition format lives, so a richer statistics module can replace it.
-
-use std::fmt::Write as _;
+//! Owns: the table layout; JSON and Prometheus rendering are the library's
+//! (`Stats` is serde-serialisable, `Stats::render_prometheus`).
 
 use comfy_table::{CellAlignment, Table, presets};
-use slotpool::State;
+use slotpool::Stats;
 use slotpool::sqlite::SqlitePool;
 
 use super::args::StatsArgs;
@@ -34,16 +32,7 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     backends::seed(&*pool.writer()?, ROWS)?;
     load(&pool, args.workers, args.ops)?;
 
-    let pools = [
-        (
-            pool.writer_pool().name().to_owned(),
-            pool.writer_pool().state(),
-        ),
-        (
-            pool.reader_pool().name().to_owned(),
-            pool.reader_pool().state(),
-        ),
-    ];
+    let pools = [pool.writer_pool().stats(), pool.reader_pool().stats()];
     if args.prometheus {
         print!("{}", prometheus(&pools));
     } else if args.json {
@@ -76,29 +65,42 @@ fn load(pool: &SqlitePool, workers: u32, ops: u64) -> Result<(), CliError> {
     })
 }
 
-fn table(pools: &[(String, State)]) -> String {
+fn table(pools: &[Stats]) -> String {
     let mut table = Table::new();
     table.load_style(presets::ASCII_MARKDOWN).set_header(vec![
         "pool",
         "connections",
         "idle",
         "in use",
-        "connecting",
         "waiting",
         "max",
+        "gets",
+        "hit ratio",
+        "waited",
+        "timeouts",
+        "created",
+        "acquire p99",
+        "hold p99",
     ]);
-    for (name, s) in pools {
+    for stats in pools {
+        let (gauges, counters) = (&stats.gauges, &stats.counters);
         table.add_row(vec![
-            name.clone(),
-            s.connections.to_string(),
-            s.idle_connections.to_string(),
-            s.in_use.to_string(),
-            s.connecting.to_string(),
-            s.waiting.to_string(),
-            s.max_size.to_string(),
+            stats.pool.clone(),
+            gauges.total.to_string(),
+            gauges.idle.to_string(),
+            gauges.in_use.to_string(),
+            gauges.waiting.to_string(),
+            gauges.max.to_string(),
+            counters.gets.to_string(),
+            format!("{:.3}", stats.hit_ratio),
+            counters.waited.to_string(),
+            counters.timeouts.to_string(),
+            counters.created.to_string(),
+            format!("{:?}", stats.acquire_wait.p99),
+            format!("{:?}", stats.usage.p99),
         ]);
     }
-    for column in 1..=6 {
+    for column in 1..=12 {
         if let Some(column) = table.column_mut(column) {
             column.set_cell_alignment(CellAlignment::Right);
         }
@@ -106,70 +108,18 @@ fn table(pools: &[(String, State)]) -> String {
     format!("{table}\n")
 }
 
-fn json(pools: &[(String, State)]) -> Result<String, CliError> {
-    #[derive(serde::Serialize)]
-    struct Entry<'a> {
-        pool: &'a str,
-        #[serde(flatten)]
-        state: &'a State,
-    }
-    let entries: Vec<Entry<'_>> = pools
-        .iter()
-        .map(|(pool, state)| Entry { pool, state })
-        .collect();
+fn json(pools: &[Stats]) -> Result<String, CliError> {
     #[derive(serde::Serialize)]
     struct Document<'a> {
-        pools: Vec<Entry<'a>>,
+        pools: &'a [Stats],
     }
-    Ok(serde_json::to_string_pretty(&Document { pools: entries })?)
+    Ok(serde_json::to_string_pretty(&Document { pools })?)
 }
 
-/// A gauge family: name, help text, and the count it reports.
-type Gauge = (&'static str, &'static str, fn(&State) -> u32);
-
-/// The pools' counts in the Prometheus text exposition format: one gauge
-/// family per count, each with a `pool` label.
-pub fn prometheus(pools: &[(String, State)]) -> String {
-    let gauges: [Gauge; 5] = [
-        (
-            "slotpool_connections_active",
-            "Connections checked out by callers.",
-            |s| s.in_use,
-        ),
-        (
-            "slotpool_connections_idle",
-            "Open connections nobody uses.",
-            |s| s.idle_connections,
-        ),
-        (
-            "slotpool_connections_pending",
-            "Callers waiting for a connection.",
-            |s| s.waiting,
-        ),
-        ("slotpool_connections_max", "The max_size in force.", |s| {
-            s.max_size
-        }),
-        (
-            "slotpool_connections",
-            "Connections open or being opened.",
-            |s| s.connections,
-        ),
-    ];
+/// Every pool's statistics in one Prometheus exposition (each metric
+/// family's HELP/TYPE once, one sample per pool).
+pub fn prometheus(pools: &[Stats]) -> String {
     let mut out = String::new();
-    for (name, help, value) in gauges {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        for (pool, state) in pools {
-            let _ = writeln!(out, "{name}{{pool=\"{}\"}} {}", label(pool), value(state));
-        }
-    }
+    Stats::render_prometheus(pools, &mut out);
     out
-}
-
-/// Escapes a Prometheus label value.
-fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
