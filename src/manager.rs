@@ -73,4 +73,12 @@ pub trait Manager: Send + Sync + 'static {
         let _ = error;
         ErrorClass::Transient
     }
+
+    /// Called after `Pool::reconfigure` swapped in `config`, before any
+    /// connection is opened with it; a manager that reads settings from the
+    /// pool's configuration (the SQLite manager's `[sqlite]` section) takes
+    /// them here. Default: nothing.
+    fn on_reconfigure(&self, config: &crate::config::PoolConfig) {
+        let _ = config;
+    }
 }

@@ -872,6 +872,7 @@ impl<M: Manager> Shared<M> {
         let max_size = config.max_size as usize;
         let window = nanos(config.validation_idle_window);
         let leak_threshold = config.leak_detection_threshold.map_or(0, nanos);
+        self.manager.on_reconfigure(&config);
         self.config.store(config);
         self.hot.validation_window.store(window, Ordering::Relaxed);
         self.hot.leak_threshold.store(leak_threshold, Ordering::Relaxed);

@@ -185,6 +185,26 @@ impl<M: Manager> Pool<M> {
         self.shared.reconfigure(config)
     }
 
+    /// Loads `profile` from the TOML file at `path` (defaults < file <
+    /// `SLOTPOOL_*` variables), validates it and applies it with
+    /// [`reconfigure`](Self::reconfigure). On any error the running
+    /// configuration is left untouched. Explicit builder calls made when the
+    /// pool was built are not re-applied: the file is the whole truth.
+    pub fn reload_from_file(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        profile: &str,
+    ) -> Result<(), ConfigError> {
+        let vars = std::env::vars_os().map(|(name, value)| {
+            (
+                name.to_string_lossy().into_owned(),
+                value.to_string_lossy().into_owned(),
+            )
+        });
+        let config = PoolConfig::load(Some(path.as_ref()), Some(profile), vars)?;
+        self.reconfigure(config)
+    }
+
     /// The pool's name (`pool_name`).
     pub fn name(&self) -> &str {
         &self.shared.name

@@ -85,11 +85,17 @@ assert_eq!(mode, "wal");
 ```
 "#)]
 pub struct SqliteManager {
+    /// The settings the manager was built with. `path` and `read_only` fix
+    /// which database this is and never change; the rest can be replaced by
+    /// `Pool::reconfigure` (see `tuning`).
     config: SqliteConfig,
     target: Target,
     flags: OpenFlags,
-    /// The pragmas run on each new connection, in order.
-    pragmas: Vec<String>,
+    /// What each new connection is opened with: the per-connection settings
+    /// of the configuration in force and the pragmas they produce. Swapped
+    /// by `on_reconfigure`, so new settings apply to connections opened
+    /// afterwards (open ones keep theirs until they retire).
+    tuning: arc_swap::ArcSwap<Tuning>,
     /// Keeps a shared in-memory database alive while the pool holds no
     /// connection (SQLite frees it when its last connection closes). Never
     /// used; the mutex only makes the manager `Sync`.
@@ -146,17 +152,12 @@ impl SqliteManager {
         } else {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
         };
-        let skip_journal_mode = config.read_only || target.is_memory();
-        let pragmas = config
-            .pragmas()
-            .into_iter()
-            .filter(|pragma| !(skip_journal_mode && pragma.starts_with(JOURNAL_MODE_PRAGMA)))
-            .collect();
+        let tuning = Tuning::new(&config, &target);
         Self {
             config,
             target,
             flags,
-            pragmas,
+            tuning: arc_swap::ArcSwap::from_pointee(tuning),
             _anchor: anchor,
         }
     }
@@ -201,8 +202,8 @@ assert_eq!(x, 42);
 
     /// The statements run on each new connection, in order.
     #[must_use]
-    pub fn pragmas(&self) -> &[String] {
-        &self.pragmas
+    pub fn pragmas(&self) -> Vec<String> {
+        self.tuning.load().pragmas.clone()
     }
 
     /// Opens and configures one connection, outside any pool (what the pool
@@ -225,7 +226,8 @@ assert_eq!(x, 42);
                 Connection::open_in_memory_with_flags(self.flags).map_err(open_error)?
             }
         };
-        for statement in &self.pragmas {
+        let tuning = self.tuning.load();
+        for statement in &tuning.pragmas {
             conn.execute_batch(statement)
                 .map_err(|source| SqliteError::Setup {
                     path: path.clone(),
@@ -233,20 +235,26 @@ assert_eq!(x, 42);
                     source,
                 })?;
         }
-        if self
+        if tuning
             .pragmas
             .iter()
             .any(|p| p.starts_with(JOURNAL_MODE_PRAGMA))
         {
-            self.check_journal_mode(&conn)?;
+            self.check_journal_mode(&conn, &tuning.settings)?;
         }
-        conn.set_prepared_statement_cache_capacity(self.config.statement_cache_capacity as usize);
+        conn.set_prepared_statement_cache_capacity(
+            tuning.settings.statement_cache_capacity as usize,
+        );
         Ok(conn)
     }
 
     /// SQLite answers a journal-mode change it cannot make (WAL on some
     /// network file systems) with the mode it kept, not an error: say so.
-    fn check_journal_mode(&self, conn: &Connection) -> Result<(), SqliteError> {
+    fn check_journal_mode(
+        &self,
+        conn: &Connection,
+        settings: &SqliteConfig,
+    ) -> Result<(), SqliteError> {
         let statement = "PRAGMA journal_mode";
         let mode: String = conn
             .query_row(statement, [], |row| row.get(0))
@@ -255,7 +263,7 @@ assert_eq!(x, 42);
                 statement: statement.to_owned(),
                 source,
             })?;
-        let wanted = self.config.journal_mode.as_str();
+        let wanted = settings.journal_mode.as_str();
         if !mode.eq_ignore_ascii_case(wanted) {
             tracing::warn!(
                 path = %self.config.path,
@@ -265,6 +273,27 @@ assert_eq!(x, 42);
             );
         }
         Ok(())
+    }
+}
+
+/// The per-connection settings in force and the pragmas they produce.
+struct Tuning {
+    settings: SqliteConfig,
+    pragmas: Vec<String>,
+}
+
+impl Tuning {
+    fn new(settings: &SqliteConfig, target: &Target) -> Self {
+        let skip_journal_mode = settings.read_only || target.is_memory();
+        let pragmas = settings
+            .pragmas()
+            .into_iter()
+            .filter(|pragma| !(skip_journal_mode && pragma.starts_with(JOURNAL_MODE_PRAGMA)))
+            .collect();
+        Self {
+            settings: settings.clone(),
+            pragmas,
+        }
     }
 }
 
@@ -324,5 +353,21 @@ impl Manager for SqliteManager {
 
     fn classify(&self, error: &SqliteError) -> ErrorClass {
         error.class()
+    }
+
+    /// New `[sqlite]` settings apply to connections opened from now on.
+    /// `path` and `read_only` name the database itself and cannot change
+    /// under a running pool: a different value is ignored, with a warning.
+    fn on_reconfigure(&self, config: &crate::config::PoolConfig) {
+        let mut settings = config.sqlite.clone();
+        if settings.path != self.config.path || settings.read_only != self.config.read_only {
+            tracing::warn!(
+                path = %self.config.path,
+                "sqlite.path and sqlite.read_only cannot change while the pool runs; kept"
+            );
+            settings.path.clone_from(&self.config.path);
+            settings.read_only = self.config.read_only;
+        }
+        self.tuning.store(std::sync::Arc::new(Tuning::new(&settings, &self.target)));
     }
 }

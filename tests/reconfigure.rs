@@ -1,0 +1,176 @@
+#![cfg(not(feature = "loom"))]
+//! Live reconfiguration under load, `reload_from_file`, and SQLite settings
+//! reaching connections opened after a change.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use slotpool::{Pool, PoolConfig};
+use support::{TestManager, eventually};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn reconfigure_under_load_grows_shrinks_and_loses_nothing() {
+    let (manager, faults) = TestManager::new();
+    let pool = Pool::builder()
+        .max_size(4)
+        .capacity(Some(32))
+        .connection_timeout(Duration::from_secs(10))
+        .build(manager)
+        .unwrap();
+    // The most connections the test allows in use at a handout: raised
+    // before a grow, lowered after a shrink has drained the excess.
+    let allowed = AtomicUsize::new(4);
+    let in_use = AtomicUsize::new(0);
+    let most_in_use = AtomicUsize::new(0);
+    let served = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                while !stop.load(Ordering::SeqCst) {
+                    let conn = pool.get().expect("served within 10 s");
+                    conn.claim();
+                    let now = in_use.fetch_add(1, Ordering::SeqCst) + 1;
+                    assert!(
+                        now <= allowed.load(Ordering::SeqCst),
+                        "{now} in use with max {}",
+                        allowed.load(Ordering::SeqCst)
+                    );
+                    most_in_use.fetch_max(now, Ordering::SeqCst);
+                    for _ in 0..200 {
+                        std::hint::spin_loop(); // a short hold
+                    }
+                    in_use.fetch_sub(1, Ordering::SeqCst);
+                    conn.unclaim();
+                    served.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+        let set_max = |max_size: u32| {
+            let current = pool.config().max_size as usize;
+            let config = PoolConfig {
+                max_size,
+                ..(*pool.config()).clone()
+            };
+            if max_size as usize >= current {
+                allowed.store(max_size as usize, Ordering::SeqCst);
+                pool.reconfigure(config).unwrap();
+            } else {
+                pool.reconfigure(config).unwrap();
+                // The excess retires as connections come back, never under a user.
+                eventually("shrink drained", LIMIT, || {
+                    pool.state().connections as usize <= max_size as usize
+                });
+                allowed.store(max_size as usize, Ordering::SeqCst);
+            }
+            // Let load run under the new size for a while.
+            let target = served.load(Ordering::SeqCst) + 2_000;
+            eventually("progress", LIMIT, || served.load(Ordering::SeqCst) >= target);
+        };
+        set_max(16);
+        assert!(
+            most_in_use.load(Ordering::SeqCst) > 4,
+            "waiters were not served beyond the old max after the grow"
+        );
+        set_max(2);
+        most_in_use.store(0, Ordering::SeqCst);
+        set_max(8);
+        assert!(
+            most_in_use.load(Ordering::SeqCst) > 2,
+            "waiters were not served beyond 2 after growing to 8"
+        );
+        stop.store(true, Ordering::SeqCst);
+    });
+    let state = pool.state();
+    assert_eq!(state.in_use, 0, "{state}");
+    assert_eq!(state.waiting, 0, "{state}");
+    assert!(state.connections <= 8, "{state}");
+    assert_eq!(state.max_size, 8);
+    assert_eq!(
+        state.connections as usize,
+        faults.live.load(Ordering::SeqCst),
+        "a connection was lost: {state}"
+    );
+    assert!(pool.stats().counters.closed(slotpool::CloseReason::Shrink) >= 1);
+}
+
+#[test]
+fn reconfigure_rejects_a_max_above_capacity_and_a_new_name() {
+    let (manager, _faults) = TestManager::new();
+    let pool = Pool::builder()
+        .max_size(4)
+        .capacity(Some(8))
+        .build(manager)
+        .unwrap();
+    let error = pool
+        .reconfigure(PoolConfig {
+            max_size: 9,
+            capacity: Some(9),
+            ..(*pool.config()).clone()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("max_size") && error.contains("capacity (8)"), "{error}");
+    let error = pool
+        .reconfigure(PoolConfig {
+            pool_name: "other".into(),
+            ..(*pool.config()).clone()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("pool_name"), "{error}");
+    assert_eq!(pool.config().max_size, 4, "the running config is untouched");
+}
+
+#[test]
+fn reload_from_file_applies_a_valid_profile_and_keeps_the_old_on_error() {
+    let (manager, _faults) = TestManager::new();
+    let pool = Pool::builder().max_size(4).build(manager).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pool.toml");
+    std::fs::write(
+        &path,
+        "[profiles.live]\nmax_size = 12\nmin_idle = 1\nconnection_timeout = \"7s\"\n",
+    )
+    .unwrap();
+    pool.reload_from_file(&path, "live").unwrap();
+    assert_eq!(pool.config().max_size, 12);
+    assert_eq!(pool.config().connection_timeout, Duration::from_secs(7));
+    eventually("min_idle refill", LIMIT, || pool.state().idle_connections >= 1);
+
+    std::fs::write(&path, "[profiles.live]\nmax_size = 2\nmin_idle = 5\n").unwrap();
+    let error = pool.reload_from_file(&path, "live").unwrap_err().to_string();
+    assert!(error.contains("min_idle"), "{error}");
+    std::fs::write(&path, "[profiles.live]\nmax_szie = 2\n").unwrap();
+    let error = pool.reload_from_file(&path, "live").unwrap_err().to_string();
+    assert!(error.contains("max_size"), "should suggest the right name: {error}");
+    assert_eq!(pool.config().max_size, 12, "a bad file leaves the running config");
+}
+
+#[test]
+fn new_sqlite_settings_apply_to_connections_opened_afterwards() {
+    use slotpool::sqlite::SqliteManager;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = PoolConfig::default();
+    config.max_size = 2;
+    config.sqlite.path = dir.path().join("app.db").to_string_lossy().into_owned();
+    config.sqlite.cache_size = -1000;
+    let pool = Pool::builder()
+        .config(config.clone())
+        .build(SqliteManager::new(config.sqlite.clone()).unwrap())
+        .unwrap();
+    let cache_size = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("PRAGMA cache_size", [], |row| row.get(0)).unwrap()
+    };
+    assert_eq!(cache_size(&pool.get().unwrap()), -1000);
+    let mut changed = (*pool.config()).clone();
+    changed.sqlite.cache_size = -4321;
+    pool.reconfigure(changed).unwrap();
+    pool.evict_idle(); // retire the connection opened with the old settings
+    assert_eq!(cache_size(&pool.get().unwrap()), -4321);
+}
