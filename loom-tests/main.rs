@@ -93,15 +93,26 @@ fn model_pool(
     max_size: u32,
     idle: usize,
 ) -> (Pool<ModelManager>, std::sync::Arc<ManualClock>, StdArc<Counts>) {
+    model_pool_with(max_size, idle, |builder| builder)
+}
+
+/// [`model_pool`] with extra builder settings (maintenance is off unless
+/// `configure` turns some on).
+fn model_pool_with(
+    max_size: u32,
+    idle: usize,
+    configure: impl FnOnce(slotpool::Builder<ModelManager>) -> slotpool::Builder<ModelManager>,
+) -> (Pool<ModelManager>, std::sync::Arc<ManualClock>, StdArc<Counts>) {
     let counts = StdArc::new(Counts::default());
     let clock = ManualClock::new();
-    let pool = Pool::builder()
+    let builder = Pool::builder()
         .max_size(max_size)
         .validation_idle_window(Duration::from_secs(3600))
         // Maintenance off: these models are about get/return/close races.
         .idle_timeout(None)
         .max_lifetime(None)
-        .keepalive_interval(None)
+        .keepalive_interval(None);
+    let pool = configure(builder)
         .clock(clock.clone())
         .manual_background()
         .build(ModelManager {
@@ -373,7 +384,7 @@ fn async_cancellation_races_hand_off() {
     model(|| {
         let (pool, _clock, counts) = model_pool(1, 1);
         let pool = std::sync::Arc::new(pool);
-        let held = pool.try_get().unwrap();
+        let held = pool.get_owned().unwrap(); // 'static: it moves to a thread
         let returner = thread::spawn(move || drop(held));
         {
             let mut acquire = pool.get_async();
@@ -387,5 +398,61 @@ fn async_cancellation_races_hand_off() {
         returner.join().unwrap();
         assert_at_rest(&pool, &counts);
         assert_eq!(pool.state().idle_connections, 1, "the connection went back to idle");
+    });
+}
+
+/// Maintenance reserves an idle connection (a keepalive check) while a
+/// borrower scans for it.
+///
+/// Catches a maintenance pass that looks at a connection without reserving
+/// it (the borrower and the check would use it at once: the `claim`
+/// assertion), and a reservation that forgets to give the connection back
+/// (it would leak: `assert_at_rest`).
+#[test]
+fn maintenance_reserve_races_a_borrower() {
+    model(|| {
+        let (pool, clock, counts) = model_pool_with(1, 1, |builder| {
+            builder.keepalive_interval(Some(Duration::from_secs(1)))
+        });
+        clock.advance(Duration::from_secs(2)); // the keepalive is due
+        let pool = std::sync::Arc::new(pool);
+        let borrower = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                if let Ok(conn) = pool.try_get() {
+                    use_conn(&conn);
+                }
+            })
+        };
+        pool.run_background_step();
+        borrower.join().unwrap();
+        assert_at_rest(&pool, &counts);
+        assert_eq!(pool.state().idle_connections, 1);
+    });
+}
+
+/// A leak check runs while the leaked connection is being returned.
+///
+/// Catches a leak check that takes ownership of an in-use slot (it must
+/// only read), and a report that survives into the next checkout: at most
+/// one leak is counted and the pool ends at rest.
+#[test]
+fn leak_check_races_a_return() {
+    model(|| {
+        let (pool, clock, counts) = model_pool_with(1, 1, |builder| {
+            builder.leak_detection_threshold(Some(Duration::from_secs(1)))
+        });
+        let pool = std::sync::Arc::new(pool);
+        let held = pool.try_get().unwrap();
+        clock.advance(Duration::from_secs(2)); // held past the threshold
+        let checker = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.run_background_step())
+        };
+        drop(held);
+        checker.join().unwrap();
+        assert!(pool.stats().counters.leaks <= 1);
+        assert_at_rest(&pool, &counts);
+        assert_eq!(pool.state().idle_connections, 1);
     });
 }
