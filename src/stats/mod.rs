@@ -265,7 +265,8 @@ pub struct Counters {
     pub created: u64,
     /// Connect attempts that failed.
     pub connect_failures: u64,
-    /// Connections closed, by reason.
+    /// Connections closed, by reason (a JSON object keyed by reason).
+    #[serde(serialize_with = "closed_as_map")]
     pub closed: Vec<(CloseReason, u64)>,
     /// Validity checks run (checkout and keepalive).
     pub validations: u64,
@@ -283,6 +284,18 @@ impl Counters {
             .find(|(r, _)| *r == reason)
             .map_or(0, |(_, n)| *n)
     }
+}
+
+fn closed_as_map<S: serde::Serializer>(
+    closed: &[(CloseReason, u64)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(closed.len()))?;
+    for (reason, count) in closed {
+        map.serialize_entry(reason.as_str(), count)?;
+    }
+    map.end()
 }
 
 /// A consistent-enough snapshot of the pool's statistics (each field is read
