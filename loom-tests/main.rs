@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use loom::thread;
-use slotpool::{Error, ManualClock, Manager, Pool, PoolConfig};
+use slotpool::{Error, Manager, ManualClock, Pool, PoolConfig};
 
 #[derive(Debug, thiserror::Error)]
 #[error("model connect failure")]
@@ -79,6 +79,15 @@ impl Manager for ModelManager {
     }
 }
 
+/// Runs `body` on a new model thread with its own handle to the pool.
+fn spawn_with<T: 'static>(
+    pool: &std::sync::Arc<Pool<ModelManager>>,
+    body: impl FnOnce(&Pool<ModelManager>) -> T + 'static,
+) -> thread::JoinHandle<T> {
+    let pool = pool.clone();
+    thread::spawn(move || body(&pool))
+}
+
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
@@ -92,7 +101,11 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 fn model_pool(
     max_size: u32,
     idle: usize,
-) -> (Pool<ModelManager>, std::sync::Arc<ManualClock>, StdArc<Counts>) {
+) -> (
+    Pool<ModelManager>,
+    std::sync::Arc<ManualClock>,
+    StdArc<Counts>,
+) {
     model_pool_with(max_size, idle, |builder| builder)
 }
 
@@ -102,7 +115,11 @@ fn model_pool_with(
     max_size: u32,
     idle: usize,
     configure: impl FnOnce(slotpool::Builder<ModelManager>) -> slotpool::Builder<ModelManager>,
-) -> (Pool<ModelManager>, std::sync::Arc<ManualClock>, StdArc<Counts>) {
+) -> (
+    Pool<ModelManager>,
+    std::sync::Arc<ManualClock>,
+    StdArc<Counts>,
+) {
     let counts = StdArc::new(Counts::default());
     let clock = ManualClock::new();
     let builder = Pool::builder()
@@ -196,15 +213,12 @@ fn return_races_waiter_enqueue() {
         let (pool, _clock, counts) = model_pool(1, 1);
         let pool = std::sync::Arc::new(pool);
         let held = pool.try_get().unwrap();
-        let waiter = {
-            let pool = pool.clone();
-            thread::spawn(move || {
-                // No deadline passes on the manual clock: only a hand-off or
-                // the re-scan can end this wait.
-                let conn = pool.get().expect("the returned connection");
-                use_conn(&conn);
-            })
-        };
+        let waiter = spawn_with(&pool, move |pool| {
+            // No deadline passes on the manual clock: only a hand-off or
+            // the re-scan can end this wait.
+            let conn = pool.get().expect("the returned connection");
+            use_conn(&conn);
+        });
         drop(held);
         waiter.join().unwrap();
         assert_at_rest(&pool, &counts);
@@ -223,13 +237,12 @@ fn waiter_timeout_races_hand_off() {
         let (pool, clock, counts) = model_pool(1, 1);
         let pool = std::sync::Arc::new(pool);
         let held = pool.try_get().unwrap();
-        let waiter = {
-            let pool = pool.clone();
-            thread::spawn(move || match pool.get_timeout(Duration::from_millis(10)) {
+        let waiter = spawn_with(&pool, move |pool| {
+            match pool.get_timeout(Duration::from_millis(10)) {
                 Ok(conn) => use_conn(&conn),
                 Err(error) => assert!(error.is_timeout(), "{error}"),
-            })
-        };
+            }
+        });
         let timer = {
             let clock = clock.clone();
             thread::spawn(move || clock.advance(Duration::from_millis(20)))
@@ -263,10 +276,7 @@ fn create_completes_while_waiter_times_out() {
                 done.store(true, Ordering::SeqCst);
             })
         };
-        let creator = {
-            let pool = pool.clone();
-            thread::spawn(move || pool.run_background_step())
-        };
+        let creator = spawn_with(&pool, move |pool| pool.run_background_step());
         // The timer fires once the waiter has started its wait (a deadline
         // set after the clock moved would never pass in this model).
         while pool.state().waiting == 0 && !done.load(Ordering::SeqCst) {
@@ -290,22 +300,20 @@ fn close_races_get_and_return() {
         let (pool, _clock, counts) = model_pool(1, 1);
         let pool = std::sync::Arc::new(pool);
         let held = pool.try_get().unwrap();
-        let waiter = {
-            let pool = pool.clone();
-            thread::spawn(move || match pool.get() {
-                Ok(conn) => use_conn(&conn),
-                Err(error) => assert!(matches!(error, Error::Closed { .. }), "{error}"),
-            })
-        };
-        let closer = {
-            let pool = pool.clone();
-            thread::spawn(move || pool.close())
-        };
+        let waiter = spawn_with(&pool, move |pool| match pool.get() {
+            Ok(conn) => use_conn(&conn),
+            Err(error) => assert!(matches!(error, Error::Closed { .. }), "{error}"),
+        });
+        let closer = spawn_with(&pool, move |pool| pool.close());
         drop(held);
         closer.join().unwrap();
         assert!(pool.get().unwrap_err().is_closed());
         waiter.join().unwrap();
-        assert_eq!(counts.live.load(Ordering::SeqCst), 0, "closed pool kept a connection");
+        assert_eq!(
+            counts.live.load(Ordering::SeqCst),
+            0,
+            "closed pool kept a connection"
+        );
         assert_at_rest(&pool, &counts);
     });
 }
@@ -319,14 +327,11 @@ fn reconfigure_shrink_races_get_and_return() {
     model(|| {
         let (pool, _clock, counts) = model_pool(2, 2);
         let pool = std::sync::Arc::new(pool);
-        let borrower = {
-            let pool = pool.clone();
-            thread::spawn(move || {
-                if let Ok(conn) = pool.try_get() {
-                    use_conn(&conn);
-                }
-            })
-        };
+        let borrower = spawn_with(&pool, move |pool| {
+            if let Ok(conn) = pool.try_get() {
+                use_conn(&conn);
+            }
+        });
         let config = PoolConfig {
             max_size: 1,
             ..(*pool.config()).clone()
@@ -348,13 +353,10 @@ fn reconfigure_grow_serves_a_waiter() {
         let (pool, _clock, counts) = model_pool(1, 1);
         let pool = std::sync::Arc::new(pool);
         let held = pool.try_get().unwrap();
-        let waiter = {
-            let pool = pool.clone();
-            thread::spawn(move || {
-                let conn = pool.get().expect("served after the grow");
-                use_conn(&conn);
-            })
-        };
+        let waiter = spawn_with(&pool, move |pool| {
+            let conn = pool.get().expect("served after the grow");
+            use_conn(&conn);
+        });
         let config = PoolConfig {
             max_size: 2,
             ..(*pool.config()).clone()
@@ -397,7 +399,11 @@ fn async_cancellation_races_hand_off() {
         }
         returner.join().unwrap();
         assert_at_rest(&pool, &counts);
-        assert_eq!(pool.state().idle_connections, 1, "the connection went back to idle");
+        assert_eq!(
+            pool.state().idle_connections,
+            1,
+            "the connection went back to idle"
+        );
     });
 }
 
@@ -416,14 +422,11 @@ fn maintenance_reserve_races_a_borrower() {
         });
         clock.advance(Duration::from_secs(2)); // the keepalive is due
         let pool = std::sync::Arc::new(pool);
-        let borrower = {
-            let pool = pool.clone();
-            thread::spawn(move || {
-                if let Ok(conn) = pool.try_get() {
-                    use_conn(&conn);
-                }
-            })
-        };
+        let borrower = spawn_with(&pool, move |pool| {
+            if let Ok(conn) = pool.try_get() {
+                use_conn(&conn);
+            }
+        });
         pool.run_background_step();
         borrower.join().unwrap();
         assert_at_rest(&pool, &counts);
@@ -445,10 +448,7 @@ fn leak_check_races_a_return() {
         let pool = std::sync::Arc::new(pool);
         let held = pool.try_get().unwrap();
         clock.advance(Duration::from_secs(2)); // held past the threshold
-        let checker = {
-            let pool = pool.clone();
-            thread::spawn(move || pool.run_background_step())
-        };
+        let checker = spawn_with(&pool, move |pool| pool.run_background_step());
         drop(held);
         checker.join().unwrap();
         assert!(pool.stats().counters.leaks <= 1);

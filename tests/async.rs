@@ -35,6 +35,15 @@ fn assert_at_rest(pool: &Pool<TestManager>, faults: &support::Faults) {
     );
 }
 
+/// A tokio runtime with 2 workers, like a service on this 2-core machine.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// CPU time (user + system) this process has used.
 fn process_cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
@@ -71,7 +80,10 @@ fn async_timeout_keeps_its_deadline_without_a_runtime_timer() {
     let waited = start.elapsed();
     assert!(error.is_timeout(), "{error}");
     assert!(waited >= timeout, "returned early: {waited:?}");
-    assert!(waited < timeout + Duration::from_secs(2), "deadline missed: {waited:?}");
+    assert!(
+        waited < timeout + Duration::from_secs(2),
+        "deadline missed: {waited:?}"
+    );
     drop(held);
     assert_eq!(pool.stats().counters.timeouts, 1);
 }
@@ -105,11 +117,7 @@ fn sync_and_async_callers_share_one_fifo_queue() {
 fn ten_thousand_tasks_on_fifty_connections_without_spinning() {
     const TASKS: usize = 10_000;
     let (pool, faults) = pool(50);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         // Hold every connection so all tasks must wait.
         let mut held = Vec::new();
@@ -131,7 +139,11 @@ fn ten_thousand_tasks_on_fifty_connections_without_spinning() {
             .collect();
         let deadline = Instant::now() + LIMIT;
         while pool.state().waiting < TASKS as u32 {
-            assert!(Instant::now() < deadline, "tasks did not queue: {}", pool.state());
+            assert!(
+                Instant::now() < deadline,
+                "tasks did not queue: {}",
+                pool.state()
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // Every task waits now: the process must be (nearly) idle.
@@ -159,11 +171,7 @@ fn ten_thousand_tasks_on_fifty_connections_without_spinning() {
 #[test]
 fn cancellation_storms_lose_nothing() {
     let (pool, faults) = pool(4);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         let cancelled = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..2_000u64)
@@ -189,7 +197,10 @@ fn cancellation_storms_lose_nothing() {
         for task in tasks {
             task.await.unwrap();
         }
-        assert!(cancelled.load(Ordering::SeqCst) > 0, "the storm cancelled nothing");
+        assert!(
+            cancelled.load(Ordering::SeqCst) > 0,
+            "the storm cancelled nothing"
+        );
     });
     assert_at_rest(&pool, &faults);
     // Every connection can still be checked out.
