@@ -96,14 +96,17 @@ impl Clock {
 /// [`advance`](Self::advance) wakes every thread parked on a deadline of this
 /// clock, so a waiter re-checks its deadline exactly when time moves.
 ///
-#[cfg_attr(not(feature = "loom"), doc = r#"
+#[cfg_attr(
+    not(feature = "loom"),
+    doc = r#"
 ```
 use std::time::Duration;
 let clock = slotpool::ManualClock::new();
 clock.advance(Duration::from_millis(1500));
 assert_eq!(clock.elapsed(), Duration::from_millis(1500));
 ```
-"#)]
+"#
+)]
 pub struct ManualClock {
     now: AtomicU64,
     sleepers: Mutex<Vec<Thread>>,

@@ -40,7 +40,9 @@ pub(crate) fn close<C: Send + 'static>(conn: C) {
     let job: Job = Box::new(move || drop(conn));
     match queue() {
         Some(sender) => {
-            let sender = sender.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let sender = sender
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             if let Err(returned) = sender.send(job) {
                 drop(sender);
                 (returned.0)();

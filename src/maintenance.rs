@@ -82,8 +82,9 @@ pub(crate) fn run_pass<M: Manager>(shared: &Shared<M>) {
         if let Some(keepalive) = keepalive {
             let last_seen = meta.returned_at.max(meta.kept_alive_at);
             if now.saturating_sub(last_seen) >= keepalive {
-                let valid =
-                    catch_unwind(AssertUnwindSafe(|| shared.manager.is_valid(&mut lease.conn)));
+                let valid = catch_unwind(AssertUnwindSafe(|| {
+                    shared.manager.is_valid(&mut lease.conn)
+                }));
                 let ok = matches!(valid, Ok(Ok(())));
                 shared.stats.record(Event::Validated { ok });
                 if !ok {

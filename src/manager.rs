@@ -20,7 +20,9 @@ pub enum ErrorClass {
 /// Shaped like r2d2's `ManageConnection`, so porting a manager is mechanical
 /// (and [`compat`](crate) adapters wrap r2d2 managers unchanged).
 ///
-#[cfg_attr(not(feature = "loom"), doc = r#"
+#[cfg_attr(
+    not(feature = "loom"),
+    doc = r#"
 ```
 use slotpool::{Manager, Pool};
 
@@ -42,7 +44,8 @@ let pool = Pool::builder().max_size(2).build(Counter).unwrap();
 let mut conn = pool.get().unwrap();
 *conn += 1;
 ```
-"#)]
+"#
+)]
 pub trait Manager: Send + Sync + 'static {
     /// The pooled resource.
     type Connection: Send + 'static;

@@ -392,7 +392,12 @@ impl<C> SlotArray<C> {
     /// A leak check of slot `index` at `now`: if it has been checked out
     /// longer than `threshold` and this checkout was not reported yet, marks
     /// it reported and returns what to report.
-    pub(crate) fn check_leak(&self, index: usize, now: Nanos, threshold: Nanos) -> Option<LeakReport> {
+    pub(crate) fn check_leak(
+        &self,
+        index: usize,
+        now: Nanos,
+        threshold: Nanos,
+    ) -> Option<LeakReport> {
         let slot = &self.slots[index];
         let before = slot.checkouts.load(Ordering::Acquire);
         if self.state(index) != SlotState::InUse || before == 0 {
@@ -407,7 +412,8 @@ impl<C> SlotArray<C> {
             .as_ref()
             .map(|trace| trace.to_string());
         // The same checkout throughout (seqlock-style re-read)?
-        if slot.checkouts.load(Ordering::Acquire) != before || self.state(index) != SlotState::InUse {
+        if slot.checkouts.load(Ordering::Acquire) != before || self.state(index) != SlotState::InUse
+        {
             return None;
         }
         let held = now.saturating_sub(checkout_at);
@@ -431,7 +437,10 @@ impl<C> SlotArray<C> {
     #[inline(always)]
     pub(crate) fn leak_was_reported(&self, lease: &Lease<C>) -> bool {
         lease.checkout != 0
-            && self.slots[lease.index()].leak_reported.load(Ordering::Relaxed) == lease.checkout
+            && self.slots[lease.index()]
+                .leak_reported
+                .load(Ordering::Relaxed)
+                == lease.checkout
     }
 
     /// When the leased connection must retire (0: never).
@@ -476,7 +485,9 @@ impl<C> SlotArray<C> {
     /// When the leased connection was last returned.
     #[allow(dead_code)]
     pub(crate) fn returned_at(&self, lease: &Lease<C>) -> Nanos {
-        self.slots[lease.index()].returned_at.load(Ordering::Relaxed)
+        self.slots[lease.index()]
+            .returned_at
+            .load(Ordering::Relaxed)
     }
 
     /// The generation of the connection in slot `index`.

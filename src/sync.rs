@@ -209,7 +209,9 @@ pub(crate) fn dekker_fence() {
 /// leave its data half-updated, so a panic elsewhere must not wedge the pool.
 #[inline]
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Waits on `condvar` for at most `timeout`, ignoring poisoning like [`lock`].

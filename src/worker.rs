@@ -158,9 +158,8 @@ pub(crate) fn run<M: Manager>(shared: Arc<Shared<M>>) {
                 // Sleep until the next tick or maintenance pass, whichever
                 // is first; with neither due (no connections, nothing
                 // enabled), until somebody asks.
-                let until_pass = crate::maintenance::period(&shared).map(|_| {
-                    Duration::from_nanos(next_pass.saturating_sub(shared.clock.now()))
-                });
+                let until_pass = crate::maintenance::period(&shared)
+                    .map(|_| Duration::from_nanos(next_pass.saturating_sub(shared.clock.now())));
                 let until_timer = flags.timers.keys().next().map(|(deadline, _)| {
                     Duration::from_nanos(deadline.saturating_sub(shared.clock.now()))
                 });
@@ -204,7 +203,10 @@ pub(crate) fn run<M: Manager>(shared: Arc<Shared<M>>) {
     // being closed, are closed); async waiters were woken by close.
     let (to_validate, timers) = {
         let mut flags = sync::lock(&control.flags);
-        (std::mem::take(&mut flags.to_validate), std::mem::take(&mut flags.timers))
+        (
+            std::mem::take(&mut flags.to_validate),
+            std::mem::take(&mut flags.timers),
+        )
     };
     for lease in to_validate {
         shared.publish(lease);

@@ -146,7 +146,10 @@ fn deadline_holds_when_connect_hangs_forever() {
     let waited = start.elapsed();
     assert!(error.is_timeout(), "{error}");
     assert!(waited >= timeout, "returned early: {waited:?}");
-    assert!(waited < timeout + Duration::from_secs(2), "deadline missed: {waited:?}");
+    assert!(
+        waited < timeout + Duration::from_secs(2),
+        "deadline missed: {waited:?}"
+    );
     let message = error.to_string();
     assert!(message.contains("timed out after"), "{message}");
     assert!(message.contains("connecting=1"), "{message}");
@@ -173,11 +176,17 @@ fn timeout_carries_the_last_connect_error() {
         other => panic!("expected a timeout with a cause, got {other:?}"),
     }
     assert!(error.connect_error().is_some());
-    assert!(error.to_string().contains("last connect error: test connect failure"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("last connect error: test connect failure"),
+        "{error}"
+    );
     assert!(std::error::Error::source(&error).is_some());
     // The database comes back: the pool recovers without a restart.
     faults.down.store(false, Ordering::SeqCst);
-    pool.get_timeout(LIMIT).expect("recovers once connects succeed");
+    pool.get_timeout(LIMIT)
+        .expect("recovers once connects succeed");
 }
 
 #[test]
@@ -214,7 +223,11 @@ fn spike_with_slow_connects_grows_by_a_few() {
         }
     });
     let opened = faults.opened();
-    assert!(opened <= 5 + 5, "spike opened {} connections beyond min_idle", opened - 5);
+    assert!(
+        opened <= 5 + 5,
+        "spike opened {} connections beyond min_idle",
+        opened - 5
+    );
 }
 
 #[test]
@@ -230,7 +243,9 @@ fn waiters_are_served_in_fifo_order() {
                 order.lock().unwrap().push(waiter);
                 drop(conn);
             });
-            eventually("waiter queued", LIMIT, || pool.state().waiting == waiter + 1);
+            eventually("waiter queued", LIMIT, || {
+                pool.state().waiting == waiter + 1
+            });
         }
         drop(holder);
     });
@@ -245,7 +260,9 @@ fn try_get_never_waits() {
         other => panic!("expected NoIdle, got {other:?}"),
     }
     // try_get asked for a connection in the background.
-    eventually("background connect", LIMIT, || pool.state().idle_connections == 1);
+    eventually("background connect", LIMIT, || {
+        pool.state().idle_connections == 1
+    });
     let conn = pool.try_get().unwrap();
     assert!(matches!(pool.try_get(), Err(Error::NoIdle { .. })));
     drop(conn);
@@ -280,7 +297,11 @@ fn validation_runs_only_after_the_idle_window() {
         .unwrap();
     drop(pool.get().unwrap());
     drop(pool.get().unwrap());
-    assert_eq!(faults.validations.load(Ordering::SeqCst), 0, "fresh: no validation");
+    assert_eq!(
+        faults.validations.load(Ordering::SeqCst),
+        0,
+        "fresh: no validation"
+    );
     clock.advance(Duration::from_millis(600));
     drop(pool.get().unwrap());
     assert_eq!(faults.validations.load(Ordering::SeqCst), 1);
@@ -351,7 +372,10 @@ fn close_timeout_reports_connections_still_out() {
     let (pool, _faults) = pool(1);
     let _held = pool.get().unwrap();
     let error = pool.close_timeout(Duration::from_millis(50)).unwrap_err();
-    assert!(matches!(error, Error::CloseTimedOut { in_use: 1, .. }), "{error}");
+    assert!(
+        matches!(error, Error::CloseTimedOut { in_use: 1, .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -389,14 +413,21 @@ fn dropping_the_last_handle_releases_everything() {
 #[test]
 fn max_waiters_rejects_at_once() {
     let (manager, _faults) = TestManager::new();
-    let pool = Pool::builder().max_size(1).max_waiters(1).build(manager).unwrap();
+    let pool = Pool::builder()
+        .max_size(1)
+        .max_waiters(1)
+        .build(manager)
+        .unwrap();
     let held = pool.get().unwrap();
     thread::scope(|scope| {
         let waiter = scope.spawn(|| pool.get().map(|conn| conn.id));
         eventually("waiter queued", LIMIT, || pool.state().waiting == 1);
         let start = Instant::now();
         let error = pool.get().unwrap_err();
-        assert!(matches!(error, Error::TooManyWaiters { limit: 1, .. }), "{error}");
+        assert!(
+            matches!(error, Error::TooManyWaiters { limit: 1, .. }),
+            "{error}"
+        );
         assert!(start.elapsed() < Duration::from_secs(1));
         drop(held);
         assert!(waiter.join().unwrap().is_ok());
@@ -424,8 +455,14 @@ fn error_display_names_pool_and_state() {
     let _held = pool.get().unwrap();
     let error = pool.get_timeout(Duration::from_millis(10)).unwrap_err();
     let text = error.to_string();
-    assert!(text.starts_with("pool 'orders': no connection available"), "{text}");
-    assert!(text.contains("total=1, idle=0, in use=1, connecting=0, waiting=0, max=1"), "{text}");
+    assert!(
+        text.starts_with("pool 'orders': no connection available"),
+        "{text}"
+    );
+    assert!(
+        text.contains("total=1, idle=0, in use=1, connecting=0, waiting=0, max=1"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -473,5 +510,8 @@ fn event_hooks_are_called() {
     assert_eq!(recorded.releases.load(Ordering::SeqCst), 2);
     assert_eq!(recorded.creates.load(Ordering::SeqCst), 2);
     assert_eq!(recorded.timeouts.load(Ordering::SeqCst), 1);
-    assert_eq!(*recorded.closes.lock().unwrap(), vec![slotpool::CloseReason::Broken]);
+    assert_eq!(
+        *recorded.closes.lock().unwrap(),
+        vec![slotpool::CloseReason::Broken]
+    );
 }

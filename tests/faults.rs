@@ -53,7 +53,10 @@ fn open(pool: &Pool<TestManager>, n: usize) {
 /// Asserts a get ended within `timeout` plus the margin.
 fn assert_within(started: Instant, timeout: Duration) {
     let waited = started.elapsed();
-    assert!(waited < timeout + MARGIN, "took {waited:?} for a {timeout:?} deadline");
+    assert!(
+        waited < timeout + MARGIN,
+        "took {waited:?} for a {timeout:?} deadline"
+    );
 }
 
 #[test]
@@ -68,12 +71,12 @@ fn s01_database_unreachable_under_steady_load() {
         .connect_backoff_max(Duration::from_millis(50))
         .build(manager)
         .unwrap();
-    eventually("min_idle filled", LIMIT, || pool.state().idle_connections >= 2);
+    eventually("min_idle filled", LIMIT, || {
+        pool.state().idle_connections >= 2
+    });
     // The database goes away and takes every connection with it.
     faults.down.store(true, Ordering::SeqCst);
-    faults
-        .killed_up_to
-        .store(faults.opened(), Ordering::SeqCst);
+    faults.killed_up_to.store(faults.opened(), Ordering::SeqCst);
     let killed = faults.opened();
     let timeout = Duration::from_millis(200);
     thread::scope(|scope| {
@@ -96,7 +99,9 @@ fn s01_database_unreachable_under_steady_load() {
     assert!(error.connect_error().is_some(), "{error}");
     // The database comes back: the pool refills to min_idle without help.
     faults.down.store(false, Ordering::SeqCst);
-    eventually("refilled after recovery", LIMIT, || pool.state().idle_connections >= 2);
+    eventually("refilled after recovery", LIMIT, || {
+        pool.state().idle_connections >= 2
+    });
     let conn = pool.get_timeout(LIMIT).unwrap();
     assert!(conn.id > killed);
 }
@@ -136,7 +141,10 @@ fn s03_a_blocking_close_delays_no_get() {
     conn.mark_broken();
     let returned = Instant::now();
     drop(conn); // its close blocks until the gate opens
-    assert!(returned.elapsed() < MARGIN, "the returning thread waited for the close");
+    assert!(
+        returned.elapsed() < MARGIN,
+        "the returning thread waited for the close"
+    );
     let started = Instant::now();
     let fresh = pool.get_timeout(Duration::from_secs(2)).unwrap();
     assert_within(started, Duration::ZERO);
@@ -166,7 +174,11 @@ fn s05_saturation_then_recovery() {
     for _ in 0..50 {
         drop(pool.get_timeout(LIMIT).unwrap());
     }
-    assert_eq!(pool.stats().counters.timeouts, during, "timeouts stop once load drops");
+    assert_eq!(
+        pool.stats().counters.timeouts,
+        during,
+        "timeouts stop once load drops"
+    );
     assert_eq!(pool.state().in_use, 0);
 }
 
@@ -180,17 +192,23 @@ fn s06_every_connection_killed_at_once() {
         .keepalive_interval(Some(Duration::from_millis(100)))
         .build(manager)
         .unwrap();
-    eventually("min_idle filled", LIMIT, || pool.state().idle_connections >= 3);
+    eventually("min_idle filled", LIMIT, || {
+        pool.state().idle_connections >= 3
+    });
     let killed = faults.opened();
     faults.killed_up_to.store(killed, Ordering::SeqCst);
     // Keepalive and checkout validation find the dead; the pool refills.
     eventually("refilled with live connections", LIMIT, || {
         let state = pool.state();
-        state.idle_connections >= 3 && faults.live.load(Ordering::SeqCst) == state.connections as usize
+        state.idle_connections >= 3
+            && faults.live.load(Ordering::SeqCst) == state.connections as usize
             && faults.opened() >= killed + 3
     });
     let all: Vec<_> = (0..3).map(|_| pool.get_timeout(LIMIT).unwrap()).collect();
-    assert!(all.iter().all(|conn| conn.id > killed), "a dead connection was handed out");
+    assert!(
+        all.iter().all(|conn| conn.id > killed),
+        "a dead connection was handed out"
+    );
 }
 
 #[test]
@@ -224,7 +242,11 @@ fn s08_lifetime_expiry_is_spread_and_never_under_a_user() {
     // Expiry of each connection lies in [50 s, 100 s]: walk through it.
     clock.advance(Duration::from_secs(45));
     pool.run_background_step();
-    assert_eq!(faults.closed(), 0, "nothing expires before (1 - jitter) x lifetime");
+    assert_eq!(
+        faults.closed(),
+        0,
+        "nothing expires before (1 - jitter) x lifetime"
+    );
     let mut closes_per_step = Vec::new();
     for _ in 0..11 {
         let before = faults.closed();
@@ -232,9 +254,16 @@ fn s08_lifetime_expiry_is_spread_and_never_under_a_user() {
         pool.run_background_step();
         closes_per_step.push(faults.closed() - before);
     }
-    assert_eq!(faults.closed(), 10, "every idle connection expired by the lifetime");
+    assert_eq!(
+        faults.closed(),
+        10,
+        "every idle connection expired by the lifetime"
+    );
     let steps_with_closes = closes_per_step.iter().filter(|&&n| n > 0).count();
-    assert!(steps_with_closes >= 3, "expiries bunched together: {closes_per_step:?}");
+    assert!(
+        steps_with_closes >= 3,
+        "expiries bunched together: {closes_per_step:?}"
+    );
     // The held one expired long ago but is still in its user's hands.
     assert_eq!(faults.live.load(Ordering::SeqCst), 1);
     held.claim();
@@ -270,11 +299,17 @@ fn s09_idle_retirement_stops_at_min_idle_and_keepalive_replaces_the_dead() {
         all.iter().map(|conn| conn.id).collect()
     };
     // Kill the older of the two idle connections.
-    faults.killed_up_to.store(*survivors.iter().min().unwrap(), Ordering::SeqCst);
+    faults
+        .killed_up_to
+        .store(*survivors.iter().min().unwrap(), Ordering::SeqCst);
     clock.advance(Duration::from_secs(2));
     pool.run_background_step();
     assert_eq!(pool.stats().counters.closed(CloseReason::Invalid), 1);
-    assert_eq!(pool.state().idle_connections, 2, "refilled to min_idle in the same pass");
+    assert_eq!(
+        pool.state().idle_connections,
+        2,
+        "refilled to min_idle in the same pass"
+    );
     let ids: Vec<_> = {
         let all: Vec<_> = (0..2).map(|_| pool.try_get().unwrap()).collect();
         all.iter().map(|conn| conn.id).collect()
@@ -290,16 +325,25 @@ fn s10_a_permanent_error_fails_at_once() {
     let pool = Pool::builder().max_size(2).build(manager).unwrap();
     let started = Instant::now();
     let error = pool.get_timeout(Duration::from_secs(30)).unwrap_err();
-    assert!(started.elapsed() < MARGIN, "waited {:?} for a permanent error", started.elapsed());
+    assert!(
+        started.elapsed() < MARGIN,
+        "waited {:?} for a permanent error",
+        started.elapsed()
+    );
     assert!(matches!(error, Error::Connect { .. }), "{error}");
     assert!(error.to_string().contains("connecting failed"), "{error}");
     // Later gets fail fast too, until a probe succeeds.
     let started = Instant::now();
-    assert!(matches!(pool.get_timeout(Duration::from_secs(30)), Err(Error::Connect { .. })));
+    assert!(matches!(
+        pool.get_timeout(Duration::from_secs(30)),
+        Err(Error::Connect { .. })
+    ));
     assert!(started.elapsed() < MARGIN);
     assert!(pool.stats().counters.failed_fast >= 1);
     faults.down.store(false, Ordering::SeqCst);
-    eventually("probe recovers", LIMIT, || pool.get_timeout(Duration::from_millis(50)).is_ok());
+    eventually("probe recovers", LIMIT, || {
+        pool.get_timeout(Duration::from_millis(50)).is_ok()
+    });
 }
 
 /// A `tracing` writer that keeps everything in memory.
@@ -348,9 +392,16 @@ fn s11_a_leak_is_reported_once_counted_and_its_return_logged() {
         assert_eq!(pool.stats().counters.leaks, 1, "reported exactly once");
         let log = captured.text();
         assert_eq!(log.matches("connection leak detected").count(), 1, "{log}");
-        assert!(log.contains(&format!("tests/faults.rs:{line}")), "no checkout site: {log}");
+        assert!(
+            log.contains(&format!("tests/faults.rs:{line}")),
+            "no checkout site: {log}"
+        );
         drop(leaked);
-        assert!(captured.text().contains("previously reported leaked connection was returned"));
+        assert!(
+            captured
+                .text()
+                .contains("previously reported leaked connection was returned")
+        );
     });
 }
 
@@ -462,10 +513,21 @@ fn sqlite_garbage_file_is_evicted_and_reported_as_notadb() {
         .unwrap();
     let started = Instant::now();
     let error = pool.get_timeout(Duration::from_secs(30)).unwrap_err();
-    assert!(started.elapsed() < MARGIN, "a permanent error should fail at once");
+    assert!(
+        started.elapsed() < MARGIN,
+        "a permanent error should fail at once"
+    );
     let source = error.connect_error().expect("typed cause");
-    assert_eq!(source.code(), Some(rusqlite::ErrorCode::NotADatabase), "{error}");
-    assert_eq!(pool.state().connections, 0, "no broken connection is pooled");
+    assert_eq!(
+        source.code(),
+        Some(rusqlite::ErrorCode::NotADatabase),
+        "{error}"
+    );
+    assert_eq!(
+        pool.state().connections,
+        0,
+        "no broken connection is pooled"
+    );
 }
 
 #[test]

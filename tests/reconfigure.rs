@@ -70,7 +70,9 @@ fn reconfigure_under_load_grows_shrinks_and_loses_nothing() {
             }
             // Let load run under the new size for a while.
             let target = served.load(Ordering::SeqCst) + 2_000;
-            eventually("progress", LIMIT, || served.load(Ordering::SeqCst) >= target);
+            eventually("progress", LIMIT, || {
+                served.load(Ordering::SeqCst) >= target
+            });
         };
         set_max(16);
         assert!(
@@ -115,7 +117,10 @@ fn reconfigure_rejects_a_max_above_capacity_and_a_new_name() {
         })
         .unwrap_err()
         .to_string();
-    assert!(error.contains("max_size") && error.contains("capacity (8)"), "{error}");
+    assert!(
+        error.contains("max_size") && error.contains("capacity (8)"),
+        "{error}"
+    );
     let error = pool
         .reconfigure(PoolConfig {
             pool_name: "other".into(),
@@ -141,15 +146,30 @@ fn reload_from_file_applies_a_valid_profile_and_keeps_the_old_on_error() {
     pool.reload_from_file(&path, "live").unwrap();
     assert_eq!(pool.config().max_size, 12);
     assert_eq!(pool.config().connection_timeout, Duration::from_secs(7));
-    eventually("min_idle refill", LIMIT, || pool.state().idle_connections >= 1);
+    eventually("min_idle refill", LIMIT, || {
+        pool.state().idle_connections >= 1
+    });
 
     std::fs::write(&path, "[profiles.live]\nmax_size = 2\nmin_idle = 5\n").unwrap();
-    let error = pool.reload_from_file(&path, "live").unwrap_err().to_string();
+    let error = pool
+        .reload_from_file(&path, "live")
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("min_idle"), "{error}");
     std::fs::write(&path, "[profiles.live]\nmax_szie = 2\n").unwrap();
-    let error = pool.reload_from_file(&path, "live").unwrap_err().to_string();
-    assert!(error.contains("max_size"), "should suggest the right name: {error}");
-    assert_eq!(pool.config().max_size, 12, "a bad file leaves the running config");
+    let error = pool
+        .reload_from_file(&path, "live")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("max_size"),
+        "should suggest the right name: {error}"
+    );
+    assert_eq!(
+        pool.config().max_size,
+        12,
+        "a bad file leaves the running config"
+    );
 }
 
 #[test]
@@ -165,7 +185,8 @@ fn new_sqlite_settings_apply_to_connections_opened_afterwards() {
         .build(SqliteManager::new(config.sqlite.clone()).unwrap())
         .unwrap();
     let cache_size = |conn: &rusqlite::Connection| -> i64 {
-        conn.query_row("PRAGMA cache_size", [], |row| row.get(0)).unwrap()
+        conn.query_row("PRAGMA cache_size", [], |row| row.get(0))
+            .unwrap()
     };
     assert_eq!(cache_size(&pool.get().unwrap()), -1000);
     let mut changed = (*pool.config()).clone();

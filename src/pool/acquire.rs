@@ -164,7 +164,9 @@ impl<'a, M: Manager> Future for Acquire<'a, M> {
                     this.finish_wait();
                     sync::set_slot_hint(lease.index());
                     match shared.checkout_after_wait(lease, start, this.site) {
-                        Some(lease) => return Poll::Ready(Ok(PooledConnection::borrowed(shared, lease))),
+                        Some(lease) => {
+                            return Poll::Ready(Ok(PooledConnection::borrowed(shared, lease)));
+                        }
                         // Invalid and discarded: wait again (new deadline
                         // window starts from the original start).
                         None => continue,

@@ -20,7 +20,9 @@ type Override = Box<dyn FnOnce(&mut PoolConfig) + Send>;
 /// [`PoolConfig`] given to [`config`](Self::config) (which may come from
 /// `config.toml` and `SLOTPOOL_*` variables), then each explicit call here.
 ///
-#[cfg_attr(not(feature = "loom"), doc = r#"
+#[cfg_attr(
+    not(feature = "loom"),
+    doc = r#"
 ```
 # use slotpool::{Manager, Pool, PoolConfig};
 # struct Noop;
@@ -41,7 +43,8 @@ let pool = Pool::builder()
     .unwrap();
 assert_eq!(pool.config().max_size, 16);
 ```
-"#)]
+"#
+)]
 pub struct Builder<M: Manager> {
     config: PoolConfig,
     overrides: Vec<Override>,
@@ -124,7 +127,8 @@ impl<M: Manager> Builder<M> {
     /// The pool's name (thread name, log field, metrics label).
     pub fn pool_name(mut self, name: impl Into<String>) -> Self {
         let name = name.into();
-        self.overrides.push(Box::new(move |config| config.pool_name = name));
+        self.overrides
+            .push(Box::new(move |config| config.pool_name = name));
         self
     }
 
@@ -200,7 +204,8 @@ impl<M: Manager> Builder<M> {
         if wait_for_min_idle && min_idle > 0 && !manual {
             // The pool starts with min_idle idle connections, or reports why
             // not within one connection_timeout (dropping it closes it).
-            pool.shared().wait_for_idle(min_idle as usize, connection_timeout)?;
+            pool.shared()
+                .wait_for_idle(min_idle as usize, connection_timeout)?;
         }
         Ok(pool)
     }

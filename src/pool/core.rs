@@ -44,7 +44,7 @@ use crate::manager::{ErrorClass, Manager};
 use crate::slot::{Lease, SlotArray, SlotState};
 pub use crate::stats::CloseReason;
 use crate::stats::{Event, Gauges, Recorder, Stats};
-use crate::sync::{self, AtomicBool, AtomicU64, AtomicUsize, ConfigCell, Condvar, Mutex, Ordering};
+use crate::sync::{self, AtomicBool, AtomicU64, AtomicUsize, Condvar, ConfigCell, Mutex, Ordering};
 use crate::waiters::{Notifier, Outcome, Refused, Waiters};
 use crate::worker::WorkerControl;
 
@@ -439,7 +439,11 @@ impl<M: Manager> Shared<M> {
     #[cold]
     fn report_leak_returned(&self, lease: &Lease<M::Connection>) {
         let meta = self.slots.meta(lease);
-        let held = Duration::from_nanos(self.clock.now().saturating_sub(self.slots.checkout_at(lease.index())));
+        let held = Duration::from_nanos(
+            self.clock
+                .now()
+                .saturating_sub(self.slots.checkout_at(lease.index())),
+        );
         tracing::warn!(
             pool = %self.name,
             slot = lease.index(),
@@ -561,12 +565,10 @@ impl<M: Manager> Shared<M> {
             if total <= self.hot.max_size.load(Ordering::SeqCst) {
                 return false;
             }
-            match self.total.compare_exchange(
-                total,
-                total - 1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
+            match self
+                .total
+                .compare_exchange(total, total - 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
                 Ok(_) => return true,
                 Err(actual) => total = actual,
             }
@@ -582,12 +584,10 @@ impl<M: Manager> Shared<M> {
             if total >= self.hot.max_size.load(Ordering::SeqCst) {
                 return false;
             }
-            match self.total.compare_exchange(
-                total,
-                total + 1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
+            match self
+                .total
+                .compare_exchange(total, total + 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
                 Ok(_) => return true,
                 Err(actual) => total = actual,
             }
@@ -771,7 +771,8 @@ impl<M: Manager> Shared<M> {
     /// Closes every idle connection now, and every connection in use now
     /// when it comes back.
     pub(crate) fn evict_idle(&self) {
-        self.evict_before.store(self.clock.now().max(1), Ordering::Relaxed);
+        self.evict_before
+            .store(self.clock.now().max(1), Ordering::Relaxed);
         self.sweep_idle(|_, _| Some(CloseReason::Evicted));
     }
 
@@ -787,7 +788,11 @@ impl<M: Manager> Shared<M> {
 
     /// Waits until `min_idle` connections are idle, or fails within
     /// `timeout` with the typed cause (start-up mode `WaitForMinIdle`).
-    pub(crate) fn wait_for_idle(&self, min_idle: usize, timeout: Duration) -> Result<(), PoolError<M>> {
+    pub(crate) fn wait_for_idle(
+        &self,
+        min_idle: usize,
+        timeout: Duration,
+    ) -> Result<(), PoolError<M>> {
         let start = self.clock.now();
         let deadline = start.saturating_add(nanos(timeout));
         let mut guard = sync::lock(&self.progress.0);
@@ -875,7 +880,9 @@ impl<M: Manager> Shared<M> {
         self.manager.on_reconfigure(&config);
         self.config.store(config);
         self.hot.validation_window.store(window, Ordering::Relaxed);
-        self.hot.leak_threshold.store(leak_threshold, Ordering::Relaxed);
+        self.hot
+            .leak_threshold
+            .store(leak_threshold, Ordering::Relaxed);
         self.hot.max_size.store(max_size, Ordering::SeqCst);
         sync::dekker_fence();
         tracing::info!(pool = %self.name, max_size, "pool reconfigured");

@@ -4,9 +4,9 @@
 //! Owns: the public API and handle lifetime (the last `Pool` handle closes the
 //! pool). The protocols live in `core`; this module only calls them.
 
-pub(crate) mod core;
 mod acquire;
 mod builder;
+pub(crate) mod core;
 mod guard;
 
 use std::fmt;
@@ -16,8 +16,8 @@ use std::time::Duration;
 pub use self::acquire::Acquire;
 pub use self::builder::Builder;
 pub use self::core::CloseReason;
-pub use self::guard::PooledConnection;
 use self::core::Shared;
+pub use self::guard::PooledConnection;
 use crate::config::{ConfigError, PoolConfig};
 use crate::error::{Error, State};
 use crate::manager::Manager;
@@ -25,7 +25,9 @@ use crate::sync::{Arc, Ordering};
 
 /// A pool of connections made by `M`. Cheap to clone: clones share one pool.
 ///
-#[cfg_attr(not(feature = "loom"), doc = r#"
+#[cfg_attr(
+    not(feature = "loom"),
+    doc = r#"
 ```
 use slotpool::{Manager, Pool};
 # struct Noop;
@@ -43,7 +45,8 @@ let pool = Pool::builder().max_size(4).build(Noop).unwrap();
 } // returned here
 assert_eq!(pool.state().idle_connections, 1);
 ```
-"#)]
+"#
+)]
 pub struct Pool<M: Manager> {
     shared: Arc<Shared<M>>,
 }
@@ -84,7 +87,10 @@ impl<M: Manager> Pool<M> {
     /// Gets a connection, waiting up to `timeout`.
     #[inline]
     #[track_caller]
-    pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
+    pub fn get_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
         let site = Location::caller();
         match self.shared.try_acquire_fast(site)? {
             Some(lease) => Ok(PooledConnection::borrowed(&self.shared, lease)),

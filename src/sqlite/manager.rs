@@ -69,7 +69,9 @@ impl Target {
 /// reports `false`; after an error such as `SQLITE_CORRUPT`, call
 /// [`PooledConnection::mark_broken`](crate::PooledConnection::mark_broken).
 ///
-#[cfg_attr(not(feature = "loom"), doc = r#"
+#[cfg_attr(
+    not(feature = "loom"),
+    doc = r#"
 ```
 use slotpool::Pool;
 use slotpool::sqlite::SqliteManager;
@@ -83,7 +85,8 @@ conn.execute_batch("CREATE TABLE t(x INTEGER)").unwrap();
 let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
 assert_eq!(mode, "wal");
 ```
-"#)]
+"#
+)]
 pub struct SqliteManager {
     /// The settings the manager was built with. `path` and `read_only` fix
     /// which database this is and never change; the rest can be replaced by
@@ -170,7 +173,9 @@ impl SqliteManager {
     /// `busy_timeout`: a reader meeting an uncommitted write fails at once
     /// with `SQLITE_LOCKED`. Use a file database for concurrent writers.
     ///
-    #[cfg_attr(not(feature = "loom"), doc = r#"
+    #[cfg_attr(
+        not(feature = "loom"),
+        doc = r#"
 ```
 use slotpool::Pool;
 use slotpool::sqlite::SqliteManager;
@@ -185,7 +190,8 @@ a.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (42)").unwrap();
 let x: i64 = b.query_row("SELECT x FROM t", [], |row| row.get(0)).unwrap();
 assert_eq!(x, 42);
 ```
-"#)]
+"#
+    )]
     pub fn memory(name: &str) -> Result<Self, SqliteError> {
         Self::new(SqliteConfig {
             path: format!("file:{name}?mode=memory&cache=shared"),
@@ -368,6 +374,7 @@ impl Manager for SqliteManager {
             settings.path.clone_from(&self.config.path);
             settings.read_only = self.config.read_only;
         }
-        self.tuning.store(std::sync::Arc::new(Tuning::new(&settings, &self.target)));
+        self.tuning
+            .store(std::sync::Arc::new(Tuning::new(&settings, &self.target)));
     }
 }

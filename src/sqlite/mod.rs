@@ -8,7 +8,9 @@
 //!
 //! Owns: everything SQLite-specific. The pool core knows nothing of it.
 //!
-#![cfg_attr(not(feature = "loom"), doc = r#"
+#![cfg_attr(
+    not(feature = "loom"),
+    doc = r#"
 ```
 use slotpool::Pool;
 use slotpool::sqlite::SqliteManager;
@@ -22,8 +24,8 @@ let conn = pool.get().unwrap();
 let one: i64 = conn.query_row("SELECT 1", [], |row| row.get(0)).unwrap();
 assert_eq!(one, 1);
 ```
-"#)]
-
+"#
+)]
 #![forbid(unsafe_code)]
 
 mod error;

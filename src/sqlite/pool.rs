@@ -38,7 +38,9 @@ pub type SqliteConnection<'a> = PooledConnection<'a, SqliteManager>;
 /// readers never meet a missing file. `sqlite.read_only = true` opens the
 /// writer read-only too (its writes then fail with `SQLITE_READONLY`).
 ///
-#[cfg_attr(not(feature = "loom"), doc = r#"
+#[cfg_attr(
+    not(feature = "loom"),
+    doc = r#"
 ```
 use slotpool::PoolConfig;
 use slotpool::sqlite::SqlitePool;
@@ -58,7 +60,8 @@ let v: String = reader.query_row("SELECT v FROM kv WHERE k = 'hello'", [], |r| r
 assert_eq!(v, "world");
 assert!(reader.execute_batch("DELETE FROM kv").is_err()); // read-only
 ```
-"#)]
+"#
+)]
 #[derive(Debug, Clone)]
 pub struct SqlitePool {
     writer: Pool<SqliteManager>,

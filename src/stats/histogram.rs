@@ -150,7 +150,19 @@ mod tests {
 
     #[test]
     fn buckets_are_ordered_and_bounded() {
-        for value in [0u64, 1, 15, 16, 17, 31, 32, 1000, 123_456_789, u64::MAX / 2, u64::MAX] {
+        for value in [
+            0u64,
+            1,
+            15,
+            16,
+            17,
+            31,
+            32,
+            1000,
+            123_456_789,
+            u64::MAX / 2,
+            u64::MAX,
+        ] {
             let bucket = bucket_of(value);
             assert!(bucket < BUCKETS, "{value}");
             assert!(upper_bound(bucket) >= value, "{value}");

@@ -20,11 +20,13 @@ mod histogram;
 mod metrics_export;
 mod prometheus;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam::utils::CachePadded;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use self::health::{
+    HealthFinding, HealthReport, HealthStatus, HealthSummary, HealthThresholds,
+};
 pub(crate) use self::histogram::AtomicHistogram;
-pub use self::health::{HealthFinding, HealthReport, HealthStatus, HealthSummary, HealthThresholds};
 pub use self::histogram::HistogramSnapshot;
 
 /// Why the pool closed a connection.
@@ -153,7 +155,9 @@ pub(crate) enum Event {
     /// A connect succeeded after this many nanoseconds.
     Created(u64),
     ConnectFailed,
-    Validated { ok: bool },
+    Validated {
+        ok: bool,
+    },
     Leak,
     Closed(CloseReason),
     /// A sampled hold time, nanoseconds.
@@ -321,7 +325,12 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub(crate) fn assemble(pool: &str, gauges: Gauges, counters: Counters, recorder: &Recorder) -> Self {
+    pub(crate) fn assemble(
+        pool: &str,
+        gauges: Gauges,
+        counters: Counters,
+        recorder: &Recorder,
+    ) -> Self {
         let hit_ratio = if counters.gets == 0 {
             1.0
         } else {
@@ -344,4 +353,3 @@ impl Stats {
         }
     }
 }
-
