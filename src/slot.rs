@@ -110,6 +110,8 @@ pub(crate) struct Slot<C> {
     leak_reported: AtomicU64,
     /// When maintenance last validated the idle connection (keepalive).
     kept_alive_at: AtomicU64,
+    /// When a sampled checkout began (precise clock).
+    sampled_at: AtomicU64,
     /// A backtrace of the current checkout, captured only while leak
     /// detection is on and `RUST_BACKTRACE` asks for backtraces.
     checkout_trace: Mutex<Option<Backtrace>>,
@@ -124,10 +126,8 @@ pub(crate) struct Slot<C> {
 #[must_use = "a lease must be checked in or vacated, or its slot leaks"]
 pub(crate) struct Lease<C> {
     index: u32,
-    /// When a sampled checkout began (precise clock), or 0 if not sampled.
-    pub(crate) sampled_at: Nanos,
-    /// This checkout's number in its slot (see `count_checkout`).
-    pub(crate) checkout: u64,
+    /// This checkout's hold time is being measured (`Slot::sampled_at`).
+    pub(crate) sampled: bool,
     /// Just opened or just validated: the checkout need not validate it.
     pub(crate) validated: bool,
     pub(crate) conn: C,
@@ -196,6 +196,7 @@ impl<C> SlotArray<C> {
                     checkout_site: AtomicPtr::new(std::ptr::null_mut()),
                     leak_reported: AtomicU64::new(0),
                     kept_alive_at: AtomicU64::new(0),
+                    sampled_at: AtomicU64::new(0),
                     checkout_trace: Mutex::new(None),
                 })
             })
@@ -204,6 +205,17 @@ impl<C> SlotArray<C> {
             slots,
             high_water: AtomicUsize::new(0),
         }
+    }
+
+    /// The slot a lease owns, without a bounds check: a lease is only ever
+    /// made for an index below the capacity (`try_take`, `fill`).
+    #[inline(always)]
+    fn leased(&self, lease: &Lease<C>) -> &Slot<C> {
+        debug_assert!(lease.index() < self.slots.len());
+        // SAFETY: leases are created only by `try_take` (index checked by
+        // `self.slots[index]` there) and `fill` (index from `claim_empty`,
+        // which enumerates the slice), so `lease.index() < self.slots.len()`.
+        unsafe { self.slots.get_unchecked(lease.index()) }
     }
 
     /// The number of slots.
@@ -263,8 +275,7 @@ impl<C> SlotArray<C> {
         };
         Some(Lease {
             index: index as u32,
-            sampled_at: 0,
-            checkout: 0,
+            sampled: false,
             validated: false,
             conn,
         })
@@ -275,8 +286,8 @@ impl<C> SlotArray<C> {
     /// the waiter count). Returns the slot index.
     #[inline(always)]
     pub(crate) fn check_in(&self, lease: Lease<C>) -> usize {
+        let slot = self.leased(&lease);
         let Lease { index, conn, .. } = lease;
-        let slot = &self.slots[index as usize];
         // SAFETY: the lease proves we own the slot (`InUse` or `Reserved`), so
         // by Invariant C nobody else touches the cell until our swap below.
         slot.conn.with_mut(|cell| unsafe { *cell = Some(conn) });
@@ -287,11 +298,10 @@ impl<C> SlotArray<C> {
     /// Ends a lease without returning its connection: the slot becomes
     /// `Empty` and the connection is given to the caller (to close it).
     pub(crate) fn vacate(&self, lease: Lease<C>) -> C {
-        let Lease { index, conn, .. } = lease;
-        self.slots[index as usize]
+        self.leased(&lease)
             .state
             .store(SlotState::Empty as u8, Ordering::SeqCst);
-        conn
+        lease.conn
     }
 
     /// Claims an `Empty` slot (`Empty → Connecting`), lowest index first so
@@ -337,8 +347,7 @@ impl<C> SlotArray<C> {
         slot.state.store(SlotState::InUse as u8, Ordering::SeqCst);
         Lease {
             index: claim.index,
-            sampled_at: 0,
-            checkout: 0,
+            sampled: false,
             validated: true,
             conn,
         }
@@ -348,7 +357,7 @@ impl<C> SlotArray<C> {
     /// returned (or created), so the caller can tell how long it sat idle.
     #[inline(always)]
     pub(crate) fn stamp_checkout(&self, lease: &Lease<C>, now: Nanos) -> Nanos {
-        let slot = &self.slots[lease.index()];
+        let slot = &self.leased(lease);
         slot.checkout_at.store(now, Ordering::Relaxed);
         slot.returned_at.load(Ordering::Relaxed)
     }
@@ -356,34 +365,43 @@ impl<C> SlotArray<C> {
     /// Records that the leased connection came back (or was created) at `now`.
     #[inline(always)]
     pub(crate) fn stamp_returned(&self, lease: &Lease<C>, now: Nanos) {
-        self.slots[lease.index()]
-            .returned_at
-            .store(now, Ordering::Relaxed);
+        self.leased(lease).returned_at.store(now, Ordering::Relaxed);
     }
 
     /// Counts a checkout served from the leased slot; returns the new count.
     /// Only the lease holder writes the counter, so this is a load and a
     /// store on a line it already owns, not a read-modify-write.
     #[inline(always)]
-    pub(crate) fn count_checkout(&self, lease: &mut Lease<C>) -> u64 {
-        let checkouts = &self.slots[lease.index()].checkouts;
+    pub(crate) fn count_checkout(&self, lease: &Lease<C>) -> u64 {
+        let checkouts = &self.leased(lease).checkouts;
         let count = checkouts.load(Ordering::Relaxed) + 1;
         checkouts.store(count, Ordering::Release);
-        lease.checkout = count;
         count
+    }
+
+    /// Starts measuring the hold time of the leased checkout.
+    pub(crate) fn start_sample(&self, lease: &mut Lease<C>, now: Nanos) {
+        self.leased(lease).sampled_at.store(now, Ordering::Relaxed);
+        lease.sampled = true;
+    }
+
+    /// When the leased checkout's measured hold began.
+    pub(crate) fn sample_start(&self, lease: &Lease<C>) -> Nanos {
+        self.leased(lease).sampled_at.load(Ordering::Relaxed)
     }
 
     /// Records where the current checkout was made.
     #[inline(always)]
     pub(crate) fn stamp_site(&self, lease: &Lease<C>, site: &'static Location<'static>) {
-        self.slots[lease.index()]
+        self.leased(lease)
             .checkout_site
             .store(std::ptr::from_ref(site).cast_mut(), Ordering::Relaxed);
     }
 
     /// Stores (or clears) the backtrace of the current checkout.
     pub(crate) fn set_trace(&self, lease: &Lease<C>, trace: Option<Backtrace>) {
-        *self.slots[lease.index()]
+        *self
+            .leased(lease)
             .checkout_trace
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = trace;
@@ -436,22 +454,27 @@ impl<C> SlotArray<C> {
     /// Whether a leak was reported for the lease's checkout.
     #[inline(always)]
     pub(crate) fn leak_was_reported(&self, lease: &Lease<C>) -> bool {
-        lease.checkout != 0
-            && self.slots[lease.index()]
-                .leak_reported
-                .load(Ordering::Relaxed)
-                == lease.checkout
+        let slot = &self.leased(lease);
+        // The slot is owned, so its checkout count is this checkout's number.
+        let reported = slot.leak_reported.load(Ordering::Relaxed);
+        reported != 0 && reported == slot.checkouts.load(Ordering::Relaxed)
+    }
+
+    /// When the leased connection was opened.
+    #[inline(always)]
+    pub(crate) fn created_at(&self, lease: &Lease<C>) -> Nanos {
+        self.leased(lease).created_at.load(Ordering::Relaxed)
     }
 
     /// When the leased connection must retire (0: never).
     #[inline(always)]
     pub(crate) fn expires_at(&self, lease: &Lease<C>) -> Nanos {
-        self.slots[lease.index()].expires_at.load(Ordering::Relaxed)
+        self.leased(lease).expires_at.load(Ordering::Relaxed)
     }
 
     /// Metadata of the leased connection, for `retain` and maintenance.
     pub(crate) fn meta(&self, lease: &Lease<C>) -> SlotMeta {
-        let slot = &self.slots[lease.index()];
+        let slot = &self.leased(lease);
         SlotMeta {
             created_at: slot.created_at.load(Ordering::Relaxed),
             returned_at: slot.returned_at.load(Ordering::Relaxed),
@@ -463,7 +486,7 @@ impl<C> SlotArray<C> {
 
     /// Records a successful keepalive check of the leased connection.
     pub(crate) fn stamp_kept_alive(&self, lease: &Lease<C>, now: Nanos) {
-        self.slots[lease.index()]
+        self.leased(lease)
             .kept_alive_at
             .store(now, Ordering::Relaxed);
     }
@@ -485,9 +508,7 @@ impl<C> SlotArray<C> {
     /// When the leased connection was last returned.
     #[allow(dead_code)]
     pub(crate) fn returned_at(&self, lease: &Lease<C>) -> Nanos {
-        self.slots[lease.index()]
-            .returned_at
-            .load(Ordering::Relaxed)
+        self.leased(lease).returned_at.load(Ordering::Relaxed)
     }
 
     /// The generation of the connection in slot `index`.

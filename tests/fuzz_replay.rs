@@ -4,13 +4,18 @@
 
 #[path = "../fuzz/harness/mod.rs"]
 mod harness;
+#[path = "../fuzz/harness/pool_ops.rs"]
+mod pool_ops;
 
 use std::path::Path;
 
 fn replay(target: &str, body: fn(&[u8])) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut replayed = 0;
-    for folder in [root.join("seeds").join(target), root.join("artifacts").join(target)] {
+    for folder in [
+        root.join("seeds").join(target),
+        root.join("artifacts").join(target),
+    ] {
         let Ok(entries) = std::fs::read_dir(&folder) else {
             continue;
         };
@@ -31,4 +36,9 @@ fn config_toml_seeds() {
 #[test]
 fn env_overrides_seeds() {
     replay("env_overrides", harness::env_overrides);
+}
+
+#[test]
+fn pool_ops_seeds() {
+    replay("pool_ops", pool_ops::pool_ops);
 }

@@ -176,10 +176,15 @@ fn reload_from_file_applies_a_valid_profile_and_keeps_the_old_on_error() {
 fn new_sqlite_settings_apply_to_connections_opened_afterwards() {
     use slotpool::sqlite::SqliteManager;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = PoolConfig::default();
-    config.max_size = 2;
-    config.sqlite.path = dir.path().join("app.db").to_string_lossy().into_owned();
-    config.sqlite.cache_size = -1000;
+    let config = PoolConfig {
+        max_size: 2,
+        sqlite: slotpool::config::SqliteConfig {
+            path: dir.path().join("app.db").to_string_lossy().into_owned(),
+            cache_size: -1000,
+            ..Default::default()
+        },
+        ..PoolConfig::default()
+    };
     let pool = Pool::builder()
         .config(config.clone())
         .build(SqliteManager::new(config.sqlite.clone()).unwrap())

@@ -1,6 +1,7 @@
 //! Fuzz harness bodies, shared by the cargo-fuzz targets (`fuzz_targets/`)
 //! and by `tests/fuzz_replay.rs`, which replays every seed and saved crash
-//! under plain `cargo test`.
+//! under plain `cargo test`. The pool state-machine harness is in
+//! `pool_ops.rs` beside this file (also used by `tests/state_machine.rs`).
 
 use slotpool::PoolConfig;
 
@@ -12,7 +13,10 @@ pub fn config_toml(data: &[u8]) {
     };
     for profile in ["dev", "test", "staging", "prod", "fuzz"] {
         if let Ok(config) = PoolConfig::from_toml_str(text, profile) {
-            assert!(config.problems().is_empty(), "loaded but invalid: {config:?}");
+            assert!(
+                config.problems().is_empty(),
+                "loaded but invalid: {config:?}"
+            );
             let again = reparse(&config);
             assert_eq!(again, config, "round trip changed the config");
         }
@@ -29,7 +33,12 @@ pub fn env_overrides(data: &[u8]) {
     let vars: Vec<(String, String)> = text
         .lines()
         .filter_map(|line| line.split_once('='))
-        .map(|(name, value)| (format!("SLOTPOOL_{}", name.to_uppercase()), value.to_owned()))
+        .map(|(name, value)| {
+            (
+                format!("SLOTPOOL_{}", name.to_uppercase()),
+                value.to_owned(),
+            )
+        })
         .collect();
     if let Ok(config) = PoolConfig::default().apply_env(vars.clone()) {
         if config.problems().is_empty() {

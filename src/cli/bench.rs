@@ -305,7 +305,7 @@ impl Plan {
             if deadline.is_some_and(|deadline| now >= deadline) {
                 break;
             }
-            if done % PROGRESS_BATCH == 0 {
+            if done.is_multiple_of(PROGRESS_BATCH) {
                 match deadline {
                     Some(_) => bar.set_position(
                         u64::try_from((now - started).as_millis()).unwrap_or(u64::MAX),

@@ -146,9 +146,9 @@ impl<M: Manager> Builder<M> {
         self
     }
 
-    /// Measures the hold time of one checkout in `every` per slot (default
-    /// 64; 1 measures every checkout at the cost of a precise clock read on
-    /// each get and return).
+    /// Measures the hold time of one checkout in `every` per slot, rounded
+    /// up to a power of two (default 64; 1 measures every checkout at the
+    /// cost of a precise clock read on each get and return).
     pub fn usage_sampling(mut self, every: u32) -> Self {
         self.usage_sampling = u64::from(every.max(1));
         self

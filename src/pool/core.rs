@@ -82,8 +82,9 @@ pub(crate) struct Shared<M: Manager> {
     progress: (Mutex<()>, Condvar),
     /// Counters and histograms.
     pub(crate) stats: Recorder,
-    /// One checkout in this many per slot has its hold time measured.
-    usage_sampling: u64,
+    /// One checkout in `usage_sampling_mask + 1` (a power of two) per slot
+    /// has its hold time measured.
+    usage_sampling_mask: u64,
     /// Connect attempts that failed in a row (reset by a success).
     consecutive_failures: AtomicUsize,
     /// The last connect error was classified permanent.
@@ -127,7 +128,7 @@ impl<M: Manager> Shared<M> {
             progress: (Mutex::new(()), Condvar::new()),
             events: None,
             stats: Recorder::default(),
-            usage_sampling: usage_sampling.max(1),
+            usage_sampling_mask: usage_sampling.max(1).next_power_of_two() - 1,
             consecutive_failures: AtomicUsize::new(0),
             last_error_permanent: AtomicBool::new(false),
             connecting: AtomicUsize::new(0),
@@ -197,7 +198,6 @@ impl<M: Manager> Shared<M> {
     ) -> Option<Lease<M::Connection>> {
         let now = self.clock.recent();
         let returned_at = self.slots.stamp_checkout(&lease, now);
-        self.slots.stamp_site(&lease, site);
         let stale =
             now.saturating_sub(returned_at) >= self.hot.validation_window.load(Ordering::Relaxed);
         let mut lease = if stale && !lease.validated {
@@ -206,12 +206,14 @@ impl<M: Manager> Shared<M> {
             lease
         };
         lease.validated = false;
-        let count = self.slots.count_checkout(&mut lease);
-        if (count - 1).is_multiple_of(self.usage_sampling) {
-            lease.sampled_at = self.clock.now().max(1);
+        let count = self.slots.count_checkout(&lease);
+        // A mask, not `%`: a 64-bit division would cost more than the rest
+        // of the checkout.
+        if count & self.usage_sampling_mask == 1 & self.usage_sampling_mask {
+            self.slots.start_sample(&mut lease, self.clock.now());
         }
         if self.hot.leak_threshold.load(Ordering::Relaxed) != 0 {
-            self.capture_trace(&lease);
+            self.track_for_leaks(&lease, site);
         }
         Some(lease)
     }
@@ -219,7 +221,8 @@ impl<M: Manager> Shared<M> {
     /// With leak detection on, keeps a backtrace of the checkout when
     /// `RUST_BACKTRACE` asks for them (HikariCP captures one per checkout).
     #[cold]
-    fn capture_trace(&self, lease: &Lease<M::Connection>) {
+    fn track_for_leaks(&self, lease: &Lease<M::Connection>, site: &'static Location<'static>) {
+        self.slots.stamp_site(lease, site);
         let trace = std::backtrace::Backtrace::capture();
         if trace.status() == std::backtrace::BacktraceStatus::Captured {
             self.slots.set_trace(lease, Some(trace));
@@ -384,12 +387,12 @@ impl<M: Manager> Shared<M> {
     // ----------------------------------------------------------------- return
 
     /// A guard came back: check it, then publish, retire or discard it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn release(&self, mut lease: Lease<M::Connection>, discard: Option<CloseReason>) {
         if let Some(events) = &self.events {
             events.on_release(lease.index());
         }
-        if lease.sampled_at != 0 {
+        if lease.sampled {
             self.record_hold(&lease);
         }
         if self.slots.leak_was_reported(&lease) {
@@ -430,7 +433,7 @@ impl<M: Manager> Shared<M> {
             return Some(CloseReason::MaxLifetime);
         }
         let evict_before = self.evict_before.load(Ordering::Relaxed);
-        if evict_before != 0 && self.slots.meta(lease).created_at <= evict_before {
+        if evict_before != 0 && self.slots.created_at(lease) <= evict_before {
             return Some(CloseReason::Evicted);
         }
         None
@@ -455,7 +458,10 @@ impl<M: Manager> Shared<M> {
 
     #[cold]
     fn record_hold(&self, lease: &Lease<M::Connection>) {
-        let held = self.clock.now().saturating_sub(lease.sampled_at);
+        let held = self
+            .clock
+            .now()
+            .saturating_sub(self.slots.sample_start(lease));
         self.stats.record(Event::Held(held));
     }
 
@@ -470,6 +476,7 @@ impl<M: Manager> Shared<M> {
     /// [`publish`](Self::publish) without marking the connection as just
     /// returned (maintenance puts back a connection it only looked at, and
     /// must not reset its idle time).
+    #[inline(always)]
     pub(crate) fn publish_unstamped(&self, lease: Lease<M::Connection>) {
         let mut lease = lease;
         let mut signal = self.waiters.signal();
