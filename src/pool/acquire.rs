@@ -73,7 +73,7 @@ impl<'a, M: Manager> Acquire<'a, M> {
         cx: &Context<'_>,
     ) -> Result<Option<PooledConnection<'a, M>>, Error<M::Error>> {
         let shared = self.shared;
-        if let Some(lease) = shared.try_acquire_fast(self.site)? {
+        if let Some(lease) = shared.try_acquire_fast(self.site) {
             return Ok(Some(PooledConnection::borrowed(shared, lease)));
         }
         if shared.failing_fast() {

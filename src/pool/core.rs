@@ -144,26 +144,37 @@ impl<M: Manager> Shared<M> {
     // ----------------------------------------------------------------- acquire
 
     /// The fast path: no lock, no allocation; one scan from this thread's hint.
-    /// `Ok(None)` means nothing idle.
+    /// `None` means nothing idle (the slow path then waits, or reports a
+    /// closed pool).
+    ///
+    /// There is no closed check here: `close()` empties every idle slot and
+    /// returns after it are discarded, so a closed pool has nothing for the
+    /// scan to find. A get racing `close()` may still be served, which is
+    /// the same as being served just before it.
     #[inline]
     pub(crate) fn try_acquire_fast(
         &self,
         site: &'static Location<'static>,
-    ) -> Result<Option<Lease<M::Connection>>, PoolError<M>> {
+    ) -> Option<Lease<M::Connection>> {
         loop {
-            if self.waiters.signal().closed() {
-                self.stats.record(Event::RejectedClosed);
-                return Err(self.closed_error());
-            }
-            let Some(lease) = self.scan_idle() else {
-                return Ok(None);
-            };
+            let lease = self.scan_idle()?;
             if let Some(lease) = self.prepare_checkout(lease, site) {
                 if let Some(events) = &self.events {
                     events.on_acquire(lease.index(), Duration::ZERO, site);
                 }
-                return Ok(Some(lease));
+                return Some(lease);
             }
+        }
+    }
+
+    /// The error a get gets when nothing was idle and it may not wait.
+    pub(crate) fn closed_or_no_idle(&self) -> PoolError<M> {
+        if self.waiters.signal().closed() {
+            self.stats.record(Event::RejectedClosed);
+            self.closed_error()
+        } else {
+            self.request_one();
+            self.no_idle_error()
         }
     }
 

@@ -78,7 +78,7 @@ impl<M: Manager> Pool<M> {
     #[track_caller]
     pub fn get(&self) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
         let site = Location::caller();
-        match self.shared.try_acquire_fast(site)? {
+        match self.shared.try_acquire_fast(site) {
             Some(lease) => Ok(PooledConnection::borrowed(&self.shared, lease)),
             None => self.get_slow(None, site),
         }
@@ -92,7 +92,7 @@ impl<M: Manager> Pool<M> {
         timeout: Duration,
     ) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
         let site = Location::caller();
-        match self.shared.try_acquire_fast(site)? {
+        match self.shared.try_acquire_fast(site) {
             Some(lease) => Ok(PooledConnection::borrowed(&self.shared, lease)),
             None => self.get_slow(Some(timeout), site),
         }
@@ -128,12 +128,9 @@ impl<M: Manager> Pool<M> {
     #[inline]
     #[track_caller]
     pub fn try_get(&self) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
-        match self.shared.try_acquire_fast(Location::caller())? {
+        match self.shared.try_acquire_fast(Location::caller()) {
             Some(lease) => Ok(PooledConnection::borrowed(&self.shared, lease)),
-            None => {
-                self.shared.request_one();
-                Err(self.shared.no_idle_error())
-            }
+            None => Err(self.shared.closed_or_no_idle()),
         }
     }
 
@@ -143,7 +140,7 @@ impl<M: Manager> Pool<M> {
     #[track_caller]
     pub fn get_owned(&self) -> Result<PooledConnection<'static, M>, Error<M::Error>> {
         let site = Location::caller();
-        let lease = match self.shared.try_acquire_fast(site)? {
+        let lease = match self.shared.try_acquire_fast(site) {
             Some(lease) => lease,
             None => self
                 .shared
