@@ -27,6 +27,9 @@ done
 
 if [ "$render_only" = 0 ]; then
     mkdir -p "$results"
+    # The load before anything of ours runs tells whether other work shares
+    # the machine; the per-bench figures below include the benches' own threads.
+    load_start="$(cut -d' ' -f1 /proc/loadavg)"
     echo "load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
     # Build everything first, so compiling does not overlap the measurements.
     cargo bench --no-run --benches >/dev/null
@@ -37,6 +40,7 @@ if [ "$render_only" = 0 ]; then
         echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo '+dirty')"
         echo "rustc=$(rustc --version)"
         echo "long=${SLOTPOOL_BENCH_LONG:-0}"
+        echo "load_start=$load_start"
     } >"$meta"
     lscpu >"$results/lscpu.txt"
     for bench in "${benches[@]}"; do
