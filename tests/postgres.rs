@@ -120,11 +120,15 @@ fn server_connections_stay_within_max_size() {
                 })
             })
             .collect();
-        for worker in workers {
-            worker.join().expect("worker thread");
-        }
+        // Join every worker before judging any, and stop the sampler first:
+        // a failed worker must fail the test, not leave the sampler looping.
+        let finished: Vec<_> = workers.into_iter().map(|worker| worker.join()).collect();
         stop.store(true, Ordering::SeqCst);
-        sampler.join().expect("sampler thread")
+        let sampled = sampler.join().expect("sampler thread");
+        for worker in finished {
+            worker.expect("worker thread");
+        }
+        sampled
     });
     let after = monitor.count(&tag);
     eprintln!(
