@@ -144,18 +144,22 @@ impl<M: Manager> Shared<M> {
     // ----------------------------------------------------------------- acquire
 
     /// The fast path: no lock, no allocation; one scan from this thread's hint.
-    /// `None` means nothing idle (the slow path then waits, or reports a
-    /// closed pool).
+    /// `None` means nothing idle, or the pool is closed: the slow path then
+    /// waits, or reports the closed pool.
     ///
-    /// There is no closed check here: `close()` empties every idle slot and
-    /// returns after it are discarded, so a closed pool has nothing for the
-    /// scan to find. A get racing `close()` may still be served, which is
-    /// the same as being served just before it.
+    /// The closed check stays, although `close()` empties every idle slot: a
+    /// connection being returned concurrently is briefly `Idle` before its
+    /// returner sees the closed bit, and a get made after `close()` returned
+    /// must not take it (invariant 6). loom's `close_races_get_and_return`
+    /// caught exactly that when this check was removed.
     #[inline]
     pub(crate) fn try_acquire_fast(
         &self,
         site: &'static Location<'static>,
     ) -> Option<Lease<M::Connection>> {
+        if self.waiters.signal().closed() {
+            return None;
+        }
         loop {
             let lease = self.scan_idle()?;
             if let Some(lease) = self.prepare_checkout(lease, site) {
