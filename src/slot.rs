@@ -97,8 +97,6 @@ pub(crate) struct Slot<C> {
     checkout_at: AtomicU64,
     /// When the connection was last returned (relaxed; idle time).
     returned_at: AtomicU64,
-    /// Bumped each time a new connection enters the slot.
-    generation: AtomicU64,
     /// Checkouts served from this slot; written only by the slot's owner
     /// (release store: a leak check reads it before and after the others).
     checkouts: AtomicU64,
@@ -190,7 +188,6 @@ impl<C> SlotArray<C> {
                     created_at: AtomicU64::new(0),
                     checkout_at: AtomicU64::new(0),
                     returned_at: AtomicU64::new(0),
-                    generation: AtomicU64::new(0),
                     checkouts: AtomicU64::new(0),
                     expires_at: AtomicU64::new(0),
                     checkout_site: AtomicPtr::new(std::ptr::null_mut()),
@@ -343,7 +340,6 @@ impl<C> SlotArray<C> {
         slot.kept_alive_at.store(now, Ordering::Relaxed);
         slot.checkout_at.store(now, Ordering::Relaxed);
         slot.returned_at.store(now, Ordering::Relaxed);
-        slot.generation.fetch_add(1, Ordering::Relaxed);
         slot.state.store(SlotState::InUse as u8, Ordering::SeqCst);
         Lease {
             index: claim.index,
@@ -500,20 +496,7 @@ impl<C> SlotArray<C> {
     }
 
     /// When slot `index` was last checked out (for leak detection).
-    #[allow(dead_code)]
     pub(crate) fn checkout_at(&self, index: usize) -> Nanos {
         self.slots[index].checkout_at.load(Ordering::Relaxed)
-    }
-
-    /// When the leased connection was last returned.
-    #[allow(dead_code)]
-    pub(crate) fn returned_at(&self, lease: &Lease<C>) -> Nanos {
-        self.leased(lease).returned_at.load(Ordering::Relaxed)
-    }
-
-    /// The generation of the connection in slot `index`.
-    #[allow(dead_code)]
-    pub(crate) fn generation(&self, index: usize) -> u64 {
-        self.slots[index].generation.load(Ordering::Relaxed)
     }
 }

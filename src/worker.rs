@@ -132,10 +132,6 @@ impl<C> WorkerControl<C> {
         self.wake.notify_one();
     }
 
-    fn is_shut_down(&self) -> bool {
-        sync::lock(&self.flags).shutdown
-    }
-
     /// Sleeps up to `timeout`, waking early on shutdown. Returns false on shutdown.
     fn sleep(&self, timeout: Duration) -> bool {
         let flags = sync::lock(&self.flags);
@@ -152,7 +148,7 @@ pub(crate) fn run<M: Manager>(shared: Arc<Shared<M>>) {
     let control = &shared.worker;
     let mut next_pass = shared.clock.now();
     loop {
-        let graveyard = {
+        let (to_validate, shutdown, due) = {
             let mut flags = sync::lock(&control.flags);
             if !flags.requested && !flags.shutdown && flags.to_validate.is_empty() {
                 // Sleep until the next tick or maintenance pass, whichever
@@ -180,7 +176,6 @@ pub(crate) fn run<M: Manager>(shared: Arc<Shared<M>>) {
             let due = fire_due_timers(&mut flags.timers, now);
             (std::mem::take(&mut flags.to_validate), flags.shutdown, due)
         };
-        let (to_validate, shutdown, due) = (graveyard.0, graveyard.1, graveyard.2);
         for waker in due {
             waker.wake();
         }
@@ -252,7 +247,7 @@ pub(crate) fn step<M: Manager>(shared: &Shared<M>, manual: bool) {
                 }
                 attempt = attempt.saturating_add(1);
                 let pause = jittered(backoff, attempt);
-                if !shared.worker.sleep(pause) || shared.worker.is_shut_down() {
+                if !shared.worker.sleep(pause) {
                     break;
                 }
                 backoff = (backoff * 2).min(config.connect_backoff_max);

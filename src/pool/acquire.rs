@@ -17,13 +17,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::PooledConnection;
-use super::core::Shared;
+use super::core::{Joined, Shared};
 use crate::clock::{Clock, Nanos, nanos};
 use crate::error::Error;
 use crate::manager::Manager;
 use crate::stats::Event;
 use crate::sync::{self, Arc};
-use crate::waiters::{Notifier, Outcome, Refused, WaitNode};
+use crate::waiters::{Notifier, Outcome, WaitNode};
 
 /// A pending async checkout; resolves to a [`PooledConnection`] or an error
 /// within its timeout. Cancel it by dropping it.
@@ -76,29 +76,24 @@ impl<'a, M: Manager> Acquire<'a, M> {
         if let Some(lease) = shared.try_acquire_fast(self.site) {
             return Ok(Some(PooledConnection::borrowed(shared, lease)));
         }
-        if shared.failing_fast() {
-            shared.stats.record(Event::FailedFast);
-            shared.request_connection_if_room();
-            return Err(shared.connect_error());
-        }
+        shared.refuse_if_failing_fast()?;
         let start = shared.clock.now();
         let config = shared.config();
         let timeout = self.timeout.unwrap_or(config.connection_timeout);
         let deadline = start.saturating_add(nanos(timeout));
         let max_waiters = config.max_waiters as usize;
         let node = match shared
-            .waiters
-            .enqueue(Notifier::Waker(cx.waker().clone()), max_waiters)
+            .join_queue(Notifier::Waker(cx.waker().clone()), max_waiters)
+            .inspect_err(|error| shared.record_failure(error))?
         {
-            Ok(node) => node,
-            Err(Refused::Closed) => {
-                shared.stats.record(Event::RejectedClosed);
-                return Err(shared.closed_error());
+            Joined::Served(lease) => {
+                return match shared.checkout_after_wait(lease, start, self.site) {
+                    Some(lease) => Ok(Some(PooledConnection::borrowed(shared, lease))),
+                    // Invalid and discarded: the caller starts over.
+                    None => Ok(None),
+                };
             }
-            Err(Refused::TooManyWaiters) => {
-                shared.stats.record(Event::RejectedWaiterCap);
-                return Err(shared.too_many_waiters_error(max_waiters));
-            }
+            Joined::Queued(node) => node,
         };
         let timer = match &shared.clock {
             Clock::Manual(manual) => {
@@ -113,28 +108,6 @@ impl<'a, M: Manager> Acquire<'a, M> {
             deadline,
             timer,
         });
-        // The same Dekker step as the sync path: enqueued, then re-scan.
-        sync::dekker_fence();
-        if let Some(lease) = shared.scan_idle_for_waiter() {
-            let node = self.wait.as_ref().map(|wait| wait.node.clone());
-            self.finish_wait();
-            if let Some(node) = node {
-                match shared.waiters.cancel(&node) {
-                    Outcome::Handed(handed) => shared.publish(handed),
-                    Outcome::Closed => {
-                        shared.publish(lease);
-                        return Err(shared.closed_error());
-                    }
-                    Outcome::Rejected | Outcome::Cancelled | Outcome::Waiting => {}
-                }
-            }
-            return match shared.checkout_after_wait(lease, start, self.site) {
-                Some(lease) => Ok(Some(PooledConnection::borrowed(shared, lease))),
-                // Invalid and discarded: the caller starts over.
-                None => Ok(None),
-            };
-        }
-        shared.request_connection_if_room();
         Ok(None)
     }
 }

@@ -290,32 +290,79 @@ impl<M: Manager> Shared<M> {
         timeout: Duration,
         site: &'static Location<'static>,
     ) -> Result<Lease<M::Connection>, PoolError<M>> {
-        if self.failing_fast() {
-            self.stats.record(Event::FailedFast);
-            self.request_connection_if_room();
-            return Err(self.connect_error());
-        }
+        self.refuse_if_failing_fast()?;
         let start = self.clock.now();
         let deadline = start.saturating_add(nanos(timeout));
         let max_waiters = self.config.load().max_waiters as usize;
         loop {
-            let lease = match self.wait_once(start, deadline, max_waiters) {
-                Ok(lease) => lease,
-                Err(error) => {
-                    self.stats.record(match &error {
-                        Error::TimedOut { .. } => Event::TimedOut,
-                        Error::TooManyWaiters { .. } => Event::RejectedWaiterCap,
-                        Error::Connect { .. } => Event::FailedFast,
-                        _ => Event::RejectedClosed,
-                    });
-                    return Err(error);
-                }
-            };
+            let lease = self
+                .wait_once(start, deadline, max_waiters)
+                .inspect_err(|error| self.record_failure(error))?;
             if let Some(lease) = self.checkout_after_wait(lease, start, site) {
                 return Ok(lease);
             }
             // It was invalid and is gone; wait again within the same deadline.
         }
+    }
+
+    /// Fails at once, with the typed connect error, while connecting is
+    /// failing for good (see [`failing_fast`](Self::failing_fast)); a
+    /// background probe keeps trying.
+    pub(crate) fn refuse_if_failing_fast(&self) -> Result<(), PoolError<M>> {
+        if self.failing_fast() {
+            self.stats.record(Event::FailedFast);
+            self.request_connection_if_room();
+            return Err(self.connect_error());
+        }
+        Ok(())
+    }
+
+    /// Counts a get that ended in `error`.
+    pub(crate) fn record_failure(&self, error: &PoolError<M>) {
+        self.stats.record(match error {
+            Error::TimedOut { .. } => Event::TimedOut,
+            Error::TooManyWaiters { .. } => Event::RejectedWaiterCap,
+            Error::Connect { .. } => Event::FailedFast,
+            _ => Event::RejectedClosed,
+        });
+    }
+
+    /// Joins the back of the waiter queue, then re-scans the slots (Dekker
+    /// pair 1) and asks for a connection if there is room. One step for sync
+    /// and async callers; only the notifier differs.
+    pub(crate) fn join_queue(
+        &self,
+        notifier: Notifier,
+        max_waiters: usize,
+    ) -> Result<Joined<M::Connection>, PoolError<M>> {
+        let node = match self.waiters.enqueue(notifier, max_waiters) {
+            Ok(node) => node,
+            Err(Refused::Closed) => return Err(self.closed_error()),
+            Err(Refused::TooManyWaiters) => return Err(self.too_many_waiters_error(max_waiters)),
+        };
+        // Dekker pair 1 (and the room pair): enqueued (SeqCst) before this
+        // re-scan and the room check below.
+        sync::dekker_fence();
+        if let Some(lease) = self.scan_idle() {
+            return match self.waiters.cancel(&node) {
+                Outcome::Handed(handed) => {
+                    // Handed one at the same instant: keep it, pass the other on.
+                    self.publish(lease);
+                    Ok(Joined::Served(handed))
+                }
+                Outcome::Closed => {
+                    self.publish(lease);
+                    Err(self.closed_error())
+                }
+                Outcome::Rejected => {
+                    self.publish(lease);
+                    Err(self.connect_error())
+                }
+                Outcome::Cancelled | Outcome::Waiting => Ok(Joined::Served(lease)),
+            };
+        }
+        self.request_connection_if_room();
+        Ok(Joined::Queued(node))
     }
 
     /// Prepares a connection a waiter obtained (handed or re-scanned) and
@@ -335,47 +382,16 @@ impl<M: Manager> Shared<M> {
         Some(lease)
     }
 
-    /// The re-scan a new waiter makes after enqueueing (Dekker pair 1).
-    pub(crate) fn scan_idle_for_waiter(&self) -> Option<Lease<M::Connection>> {
-        self.scan_idle()
-    }
-
     fn wait_once(
         &self,
         start: Nanos,
         deadline: Nanos,
         max_waiters: usize,
     ) -> Result<Lease<M::Connection>, PoolError<M>> {
-        let node = match self
-            .waiters
-            .enqueue(Notifier::Thread(sync::thread::current()), max_waiters)
-        {
-            Ok(node) => node,
-            Err(Refused::Closed) => return Err(self.closed_error()),
-            Err(Refused::TooManyWaiters) => return Err(self.too_many_waiters_error(max_waiters)),
+        let node = match self.join_queue(Notifier::Thread(sync::thread::current()), max_waiters)? {
+            Joined::Served(lease) => return Ok(lease),
+            Joined::Queued(node) => node,
         };
-        // Dekker pair 1 (and the room pair): enqueued (SeqCst) before this
-        // re-scan and the room check below.
-        sync::dekker_fence();
-        if let Some(lease) = self.scan_idle() {
-            return match self.waiters.cancel(&node) {
-                Outcome::Handed(handed) => {
-                    // Handed one at the same instant: keep it, pass the other on.
-                    self.publish(lease);
-                    Ok(handed)
-                }
-                Outcome::Closed => {
-                    self.publish(lease);
-                    Err(self.closed_error())
-                }
-                Outcome::Rejected => {
-                    self.publish(lease);
-                    Err(self.connect_error())
-                }
-                Outcome::Cancelled | Outcome::Waiting => Ok(lease),
-            };
-        }
-        self.request_connection_if_room();
         loop {
             match self.waiters.poll(&node) {
                 Outcome::Handed(lease) => {
@@ -525,57 +541,65 @@ impl<M: Manager> Shared<M> {
 
     /// Closes a connection and frees its slot.
     pub(crate) fn discard(&self, lease: Lease<M::Connection>, reason: CloseReason) {
-        if let Some(events) = &self.events {
-            events.on_close(lease.index(), reason);
-        }
-        let conn = self.slots.vacate(lease);
-        self.total.fetch_sub(1, Ordering::SeqCst);
-        // Room pair: room given back (SeqCst) before `after_vacate` loads
-        // the waiter count.
-        sync::dekker_fence();
-        self.after_vacate(conn, reason);
-    }
-
-    /// Takes a connection out of the pool for good (`PooledConnection::detach`).
-    pub(crate) fn detach(&self, lease: Lease<M::Connection>) -> M::Connection {
-        let conn = self.slots.vacate(lease);
-        self.total.fetch_sub(1, Ordering::SeqCst);
-        sync::dekker_fence();
-        tracing::debug!(pool = %self.name, reason = ?CloseReason::Detached, "connection detached");
-        self.stats.record(Event::Closed(CloseReason::Detached));
-        let signal = self.waiters.signal();
-        if signal.closed() {
-            let _guard = sync::lock(&self.drained.0);
-            self.drained.1.notify_all();
-        } else if signal.waiting() > 0 {
-            self.request_connection_if_room();
-        }
-        conn
+        self.close_leased(lease, reason, true);
     }
 
     /// Like [`discard`](Self::discard) for a lease whose room `try_retire`
     /// already gave back.
     fn vacate_retired(&self, lease: Lease<M::Connection>, reason: CloseReason) {
+        self.close_leased(lease, reason, false);
+    }
+
+    /// Takes a connection out of the pool for good (`PooledConnection::detach`).
+    pub(crate) fn detach(&self, lease: Lease<M::Connection>) -> M::Connection {
+        let conn = self.leave_slot(lease, CloseReason::Detached, true);
+        self.room_freed();
+        conn
+    }
+
+    /// Closes a leased connection: off the callers' paths while the pool is
+    /// open, at once once it is closed (`close()` closes idle ones inline).
+    fn close_leased(&self, lease: Lease<M::Connection>, reason: CloseReason, give_back_room: bool) {
         if let Some(events) = &self.events {
             events.on_close(lease.index(), reason);
         }
-        let conn = self.slots.vacate(lease);
-        self.after_vacate(conn, reason);
+        let conn = self.leave_slot(lease, reason, give_back_room);
+        if self.waiters.signal().closed() {
+            drop(conn);
+        } else {
+            self.worker.bury(conn);
+        }
+        self.room_freed();
     }
 
-    fn after_vacate(&self, conn: M::Connection, reason: CloseReason) {
-        tracing::debug!(pool = %self.name, ?reason, "closing connection");
+    /// Empties the leased slot (and gives its room back unless `try_retire`
+    /// already did) and counts why.
+    fn leave_slot(
+        &self,
+        lease: Lease<M::Connection>,
+        reason: CloseReason,
+        give_back_room: bool,
+    ) -> M::Connection {
+        let conn = self.slots.vacate(lease);
+        if give_back_room {
+            self.total.fetch_sub(1, Ordering::SeqCst);
+        }
+        // Room pair: room given back (SeqCst) before `room_freed` loads the
+        // waiter count.
+        sync::dekker_fence();
+        tracing::debug!(pool = %self.name, ?reason, "connection left its slot");
         self.stats.record(Event::Closed(reason));
+        conn
+    }
+
+    /// After a slot emptied: tell `close_timeout` (pool closed), or ask for a
+    /// connection for whoever waits (room pair).
+    fn room_freed(&self) {
         let signal = self.waiters.signal();
         if signal.closed() {
-            drop(conn);
             let _guard = sync::lock(&self.drained.0);
             self.drained.1.notify_all();
-            return;
-        }
-        self.worker.bury(conn);
-        // Room pair: total decremented (SeqCst) before this load.
-        if signal.waiting() > 0 {
+        } else if signal.waiting() > 0 {
             self.request_connection_if_room();
         }
     }
@@ -1005,6 +1029,14 @@ impl<M: Manager> Shared<M> {
             state: self.state(),
         }
     }
+}
+
+/// What joining the waiter queue came to.
+pub(crate) enum Joined<C> {
+    /// A connection was found by the re-scan, or handed over at that instant.
+    Served(Lease<C>),
+    /// Queued: wait on this node.
+    Queued(crate::sync::Arc<crate::waiters::WaitNode<C>>),
 }
 
 /// What one connect attempt on the worker came to.
