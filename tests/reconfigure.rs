@@ -114,9 +114,21 @@ fn a_grow_serves_current_waiters_at_once() {
         .build(manager)
         .unwrap();
     let held: Vec<_> = (0..2).map(|_| pool.get().unwrap()).collect();
+    // Each waiter holds its connection until all three are served, so a
+    // return cannot be handed to another waiter: the grow must open three.
+    let served = AtomicUsize::new(0);
     thread::scope(|scope| {
         let waiters: Vec<_> = (0..3)
-            .map(|_| scope.spawn(|| pool.get().map(|conn| conn.id)))
+            .map(|_| {
+                scope.spawn(|| {
+                    let conn = pool.get()?;
+                    served.fetch_add(1, Ordering::SeqCst);
+                    eventually("all three waiters served", LIMIT, || {
+                        served.load(Ordering::SeqCst) == 3
+                    });
+                    Ok::<_, slotpool::Error<_>>(conn.id)
+                })
+            })
             .collect();
         eventually("three waiters queued", LIMIT, || pool.state().waiting == 3);
         pool.reconfigure(PoolConfig {
