@@ -31,61 +31,82 @@ pub(crate) fn nanos(duration: Duration) -> Nanos {
 }
 
 /// The pool's clock: the system clock, or a [`ManualClock`] in tests.
-pub(crate) enum Clock {
-    System {
-        base: Instant,
-        /// The last precise reading, refreshed by the worker and slow paths.
-        recent: AtomicU64,
-    },
+///
+/// [`recent`](Self::recent) is one relaxed load through a pointer, with no
+/// branch on the kind of clock: it reads the pool's own ticked word for the
+/// system clock and the manual clock's time word for a manual one.
+pub(crate) struct Clock {
+    /// The word `recent()` reads (shared with a manual clock).
+    recent: std::sync::Arc<AtomicU64>,
+    kind: ClockKind,
+}
+
+enum ClockKind {
+    System { base: Instant },
     Manual(std::sync::Arc<ManualClock>),
 }
 
 impl Clock {
     pub(crate) fn system() -> Self {
-        Clock::System {
-            base: Instant::now(),
-            recent: AtomicU64::new(0),
+        Clock {
+            recent: std::sync::Arc::new(AtomicU64::new(0)),
+            kind: ClockKind::System {
+                base: Instant::now(),
+            },
         }
     }
 
-    /// A reading at most one worker tick old: one relaxed load.
+    pub(crate) fn manual(manual: std::sync::Arc<ManualClock>) -> Self {
+        Clock {
+            recent: manual.now.clone(),
+            kind: ClockKind::Manual(manual),
+        }
+    }
+
+    /// A reading at most one worker tick old (exact for a manual clock): one
+    /// relaxed load.
     #[inline(always)]
     pub(crate) fn recent(&self) -> Nanos {
-        match self {
-            Clock::System { recent, .. } => recent.load(Ordering::Relaxed),
-            Clock::Manual(manual) => manual.now(),
-        }
+        self.recent.load(Ordering::Relaxed)
     }
 
     /// A precise reading; also refreshes [`recent`](Self::recent).
     pub(crate) fn now(&self) -> Nanos {
-        match self {
-            Clock::System { base, recent } => {
+        match &self.kind {
+            ClockKind::System { base } => {
                 let now = nanos(base.elapsed());
-                recent.fetch_max(now, Ordering::Relaxed);
+                self.recent.fetch_max(now, Ordering::Relaxed);
                 now
             }
-            Clock::Manual(manual) => manual.now(),
+            ClockKind::Manual(manual) => manual.now(),
         }
     }
 
     /// Parks the calling thread until `deadline`, a wake-up, or spuriously.
     /// Callers re-check their condition and the time in a loop.
     pub(crate) fn park_until(&self, deadline: Nanos) {
-        match self {
-            Clock::System { .. } => {
+        match &self.kind {
+            ClockKind::System { .. } => {
                 let now = self.now();
                 if deadline > now {
                     sync::park_timeout(Duration::from_nanos(deadline - now));
                 }
             }
-            Clock::Manual(manual) => manual.park_until(deadline),
+            ClockKind::Manual(manual) => manual.park_until(deadline),
+        }
+    }
+
+    /// The manual clock driving this pool, if any.
+    pub(crate) fn as_manual(&self) -> Option<&std::sync::Arc<ManualClock>> {
+        match &self.kind {
+            ClockKind::Manual(manual) => Some(manual),
+            ClockKind::System { .. } => None,
         }
     }
 
     /// Whether this is a manual (test) clock.
     pub(crate) fn is_manual(&self) -> bool {
-        matches!(self, Clock::Manual(_))
+        self.as_manual().is_some()
     }
 }
 
@@ -108,7 +129,8 @@ assert_eq!(clock.elapsed(), Duration::from_millis(1500));
 "#
 )]
 pub struct ManualClock {
-    now: AtomicU64,
+    /// Shared with every pool driven by this clock (their `Clock::recent`).
+    now: std::sync::Arc<AtomicU64>,
     sleepers: Mutex<Vec<Thread>>,
     /// Async waiters' timers: woken on every `advance`.
     wakers: Mutex<Vec<Waker>>,
@@ -126,7 +148,7 @@ impl ManualClock {
     /// A clock at time zero (shared: pass clones of the `Arc` to the builder).
     pub fn new() -> std::sync::Arc<Self> {
         std::sync::Arc::new(Self {
-            now: AtomicU64::new(0),
+            now: std::sync::Arc::new(AtomicU64::new(0)),
             sleepers: Mutex::new(Vec::new()),
             wakers: Mutex::new(Vec::new()),
         })

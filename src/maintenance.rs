@@ -83,7 +83,7 @@ pub(crate) fn run_pass<M: Manager>(shared: &Shared<M>) {
             let last_seen = meta.returned_at.max(meta.kept_alive_at);
             if now.saturating_sub(last_seen) >= keepalive {
                 let valid = catch_unwind(AssertUnwindSafe(|| {
-                    shared.manager.is_valid(&mut lease.conn)
+                    shared.manager.is_valid(shared.slots.conn_mut(lease))
                 }));
                 let ok = matches!(valid, Ok(Ok(())));
                 shared.stats.record(Event::Validated { ok });

@@ -21,14 +21,21 @@
 //!
 //! Every transition out of `Idle` or `Empty` is a compare-and-swap, so exactly
 //! one thread wins it; every other transition is made by the one thread that
-//! holds the slot's [`Lease`] or [`Claim`]. The connection cell is written only
-//! on entering `Idle` and read only on leaving it, each time by the thread that
-//! owns the slot, so:
+//! holds the slot's [`Lease`] or [`Claim`]. The connection stays in its slot
+//! for its whole life: a checkout moves only the tag, and the lease holder
+//! reaches the connection in place ([`SlotArray::conn`]). So:
 //!
 //! **Invariant C.** The cell of a slot is `Some` exactly while the slot is
-//! `Idle` (or while its owner moves the connection in or out), and it is
-//! accessed only by the thread that owns the slot: the winner of the CAS out of
-//! `Idle`, or the lease holder on the way into `Idle`.
+//! `Idle`, `InUse` or `Reserved` (the creator fills it before leaving
+//! `Connecting`; a vacater empties it before storing `Empty`), and it is
+//! accessed only by the thread that owns the slot: the holder of its
+//! [`Lease`] or [`Claim`]. Nobody owns an `Idle` slot, so nobody touches its
+//! cell until a CAS out of `Idle` makes a new owner.
+//!
+//! Keeping the connection in place (as HikariCP's bag entries do) means a
+//! checkout and a return copy no connection: a `rusqlite::Connection` or a
+//! `postgres::Client` is a hundred bytes or more, which would otherwise move
+//! twice per cycle.
 //!
 //! There is no `Closing` tag: a connection leaves its slot before it is closed,
 //! so closing (which may block) never pins a slot. The pool frees the room at
@@ -37,13 +44,17 @@
 //! # Memory ordering
 //!
 //! Entering `Idle` is a `SeqCst` swap and leaving it an `Acquire`/`SeqCst`
-//! CAS: the swap publishes the cell write to the next owner, and `SeqCst` also
-//! orders it before the releaser's load of the waiter count (the Dekker pair
-//! with a waiter that enqueues and then re-scans the slots; see `pool.rs`).
+//! CAS: the swap publishes the owner's writes to the connection to the next
+//! owner, and `SeqCst` also orders it before the releaser's load of the
+//! waiter count (the Dekker pair with a waiter that enqueues and then
+//! re-scans the slots; see `pool/core.rs`).
+
+use std::marker::PhantomData;
 
 use crossbeam::utils::CachePadded;
 
 use crate::clock::Nanos;
+use crate::stats::CloseReason;
 use std::backtrace::Backtrace;
 use std::panic::Location;
 
@@ -89,7 +100,8 @@ impl SlotState {
 /// so neighbours never false-share.
 pub(crate) struct Slot<C> {
     state: AtomicU8,
-    /// Invariant C: `Some` only while `Idle`; touched only by the owner.
+    /// Invariant C: `Some` while `Idle`, `InUse` or `Reserved`; touched only
+    /// by the slot's owner.
     conn: UnsafeCell<Option<C>>,
     /// When the current connection was opened (set by its creator).
     created_at: AtomicU64,
@@ -116,11 +128,13 @@ pub(crate) struct Slot<C> {
 }
 
 /// Proof that the holder owns slot `index` in state `InUse` or `Reserved`,
-/// together with the connection taken out of it.
+/// and so may use the connection in it ([`SlotArray::conn`]).
 ///
-/// A lease is created only by a successful transition in this module and must
-/// be given back through [`SlotArray::check_in`] or [`SlotArray::vacate`];
-/// dropping it would leave the slot owned forever.
+/// A lease is created only by a successful transition in this module, at most
+/// one per slot at a time, and must be given back through
+/// [`SlotArray::check_in`] or [`SlotArray::vacate`]; dropping it would leave
+/// the slot owned forever. It holds no connection, so it is a word wide and
+/// moves between threads (a hand-off) without copying one.
 #[must_use = "a lease must be checked in or vacated, or its slot leaks"]
 pub(crate) struct Lease<C> {
     index: u32,
@@ -128,7 +142,10 @@ pub(crate) struct Lease<C> {
     pub(crate) sampled: bool,
     /// Just opened or just validated: the checkout need not validate it.
     pub(crate) validated: bool,
-    pub(crate) conn: C,
+    /// Set by the guard: close the connection on return, for this reason.
+    pub(crate) discard: Option<CloseReason>,
+    /// The kind of connection the slot holds; the lease itself holds none.
+    _conn: PhantomData<fn() -> C>,
 }
 
 impl<C> Lease<C> {
@@ -233,7 +250,38 @@ impl<C> SlotArray<C> {
         SlotState::from_u8(self.slots[index].state.load(Ordering::SeqCst))
     }
 
-    /// Tries `Idle → InUse` on slot `index` and takes its connection.
+    /// The leased connection, in its slot.
+    #[inline(always)]
+    pub(crate) fn conn<'a>(&'a self, lease: &'a Lease<C>) -> &'a C {
+        let slot = self.leased(lease);
+        // SAFETY: the lease proves we own the slot (`InUse` or `Reserved`),
+        // so by Invariant C its cell is `Some` and nobody else touches it
+        // while the lease lives; the shared borrow of the lease keeps
+        // `conn_mut` and `check_in`/`vacate` (which need the lease itself)
+        // from running while this reference lives.
+        slot.conn.with_mut(|cell| unsafe {
+            match &*cell {
+                Some(conn) => &*std::ptr::from_ref(conn),
+                None => unreachable!("Invariant C: an owned slot holds a connection"),
+            }
+        })
+    }
+
+    /// The leased connection, in its slot, mutably.
+    #[inline(always)]
+    pub(crate) fn conn_mut<'a>(&'a self, lease: &'a mut Lease<C>) -> &'a mut C {
+        let slot = self.leased(lease);
+        // SAFETY: as for `conn`; the exclusive borrow of the one lease of
+        // this slot makes this the only reference to the connection.
+        slot.conn.with_mut(|cell| unsafe {
+            match &mut *cell {
+                Some(conn) => &mut *std::ptr::from_mut(conn),
+                None => unreachable!("Invariant C: an owned slot holds a connection"),
+            }
+        })
+    }
+
+    /// Tries `Idle → InUse` on slot `index`: a lease on its connection.
     #[inline]
     pub(crate) fn try_checkout(&self, index: usize) -> Option<Lease<C>> {
         self.try_take(index, SlotState::InUse)
@@ -263,42 +311,44 @@ impl<C> SlotArray<C> {
                 Ordering::Relaxed,
             )
             .ok()?;
-        // SAFETY: our CAS moved the slot out of `Idle`, so by Invariant C we
-        // are its only owner; the `SeqCst` success ordering acquires the
-        // previous owner's write of the cell (its swap into `Idle`).
-        let conn = slot.conn.with_mut(|cell| unsafe { (*cell).take() });
-        let Some(conn) = conn else {
-            unreachable!("Invariant C: an Idle slot always holds a connection")
-        };
+        // Our CAS moved the slot out of `Idle`: we are its only owner, and
+        // the `SeqCst` success ordering acquired the previous owner's writes
+        // to the connection (its swap into `Idle`).
         Some(Lease {
             index: index as u32,
             sampled: false,
             validated: false,
-            conn,
+            discard: None,
+            _conn: PhantomData,
         })
     }
 
-    /// Puts the lease's connection back and marks the slot `Idle` (a `SeqCst`
-    /// swap: it publishes the cell and orders before the caller's next load of
-    /// the waiter count). Returns the slot index.
+    /// Ends the lease and marks the slot `Idle`, its connection in place (a
+    /// `SeqCst` swap: it publishes the holder's writes to the connection and
+    /// orders before the caller's next load of the waiter count). Returns the
+    /// slot index.
     #[inline(always)]
     pub(crate) fn check_in(&self, lease: Lease<C>) -> usize {
-        let slot = self.leased(&lease);
-        let Lease { index, conn, .. } = lease;
-        // SAFETY: the lease proves we own the slot (`InUse` or `Reserved`), so
-        // by Invariant C nobody else touches the cell until our swap below.
-        slot.conn.with_mut(|cell| unsafe { *cell = Some(conn) });
-        slot.state.swap(SlotState::Idle as u8, Ordering::SeqCst);
-        index as usize
-    }
-
-    /// Ends a lease without returning its connection: the slot becomes
-    /// `Empty` and the connection is given to the caller (to close it).
-    pub(crate) fn vacate(&self, lease: Lease<C>) -> C {
         self.leased(&lease)
             .state
-            .store(SlotState::Empty as u8, Ordering::SeqCst);
-        lease.conn
+            .swap(SlotState::Idle as u8, Ordering::SeqCst);
+        lease.index()
+    }
+
+    /// Ends a lease without returning its connection: the connection is
+    /// taken out and given to the caller (to close it), then the slot becomes
+    /// `Empty`.
+    pub(crate) fn vacate(&self, lease: Lease<C>) -> C {
+        let slot = self.leased(&lease);
+        // SAFETY: the lease proves we own the slot, so by Invariant C nobody
+        // else touches the cell; it is emptied before the `Empty` store below
+        // lets a creator claim the slot and fill it.
+        let conn = slot.conn.with_mut(|cell| unsafe { (*cell).take() });
+        slot.state.store(SlotState::Empty as u8, Ordering::SeqCst);
+        match conn {
+            Some(conn) => conn,
+            None => unreachable!("Invariant C: an owned slot holds a connection"),
+        }
     }
 
     /// Claims an `Empty` slot (`Empty → Connecting`), lowest index first so
@@ -335,7 +385,12 @@ impl<C> SlotArray<C> {
     /// Turns a claim into a lease on its new connection: `Connecting → InUse`.
     pub(crate) fn fill(&self, claim: Claim, conn: C, now: Nanos, expires_at: Nanos) -> Lease<C> {
         let slot = &self.slots[claim.index as usize];
-        slot.created_at.store(now, Ordering::Relaxed);
+        // SAFETY: the claim proves we own the slot (`Connecting`), so nobody
+        // else touches the cell; the `InUse` store below publishes it.
+        slot.conn.with_mut(|cell| unsafe { *cell = Some(conn) });
+        // At least 1: the return path's eviction test compares against an
+        // `evict_before` of 0 ("none") without testing for it.
+        slot.created_at.store(now.max(1), Ordering::Relaxed);
         slot.expires_at.store(expires_at, Ordering::Relaxed);
         slot.kept_alive_at.store(now, Ordering::Relaxed);
         slot.checkout_at.store(now, Ordering::Relaxed);
@@ -345,34 +400,48 @@ impl<C> SlotArray<C> {
             index: claim.index,
             sampled: false,
             validated: true,
-            conn,
+            discard: None,
+            _conn: PhantomData,
         }
     }
 
-    /// Records a checkout at `now`; returns when the connection was last
-    /// returned (or created), so the caller can tell how long it sat idle.
+    /// Records a checkout at `now` and counts it. Returns when the
+    /// connection was last returned (or created), so the caller can tell how
+    /// long it sat idle, and the slot's new checkout count. Only the lease
+    /// holder writes the counter, so counting is a load and a store on a line
+    /// it already owns, not a read-modify-write.
     #[inline(always)]
-    pub(crate) fn stamp_checkout(&self, lease: &Lease<C>, now: Nanos) -> Nanos {
-        let slot = &self.leased(lease);
+    pub(crate) fn stamp_checkout(&self, lease: &Lease<C>, now: Nanos) -> (Nanos, u64) {
+        let slot = self.leased(lease);
         slot.checkout_at.store(now, Ordering::Relaxed);
-        slot.returned_at.load(Ordering::Relaxed)
+        let count = slot.checkouts.load(Ordering::Relaxed) + 1;
+        slot.checkouts.store(count, Ordering::Release);
+        (slot.returned_at.load(Ordering::Relaxed), count)
+    }
+
+    /// When the leased connection must retire (0: never) and when it was
+    /// opened: what a return checks, in one slot lookup.
+    #[inline(always)]
+    pub(crate) fn lifetime(&self, lease: &Lease<C>) -> (Nanos, Nanos) {
+        let slot = self.leased(lease);
+        (
+            slot.expires_at.load(Ordering::Relaxed),
+            slot.created_at.load(Ordering::Relaxed),
+        )
+    }
+
+    /// [`check_in`](Self::check_in), first recording that the connection
+    /// came back at `now`.
+    #[inline(always)]
+    pub(crate) fn check_in_at(&self, lease: Lease<C>, now: Nanos) -> usize {
+        self.leased(&lease).returned_at.store(now, Ordering::Relaxed);
+        self.check_in(lease)
     }
 
     /// Records that the leased connection came back (or was created) at `now`.
     #[inline(always)]
     pub(crate) fn stamp_returned(&self, lease: &Lease<C>, now: Nanos) {
         self.leased(lease).returned_at.store(now, Ordering::Relaxed);
-    }
-
-    /// Counts a checkout served from the leased slot; returns the new count.
-    /// Only the lease holder writes the counter, so this is a load and a
-    /// store on a line it already owns, not a read-modify-write.
-    #[inline(always)]
-    pub(crate) fn count_checkout(&self, lease: &Lease<C>) -> u64 {
-        let checkouts = &self.leased(lease).checkouts;
-        let count = checkouts.load(Ordering::Relaxed) + 1;
-        checkouts.store(count, Ordering::Release);
-        count
     }
 
     /// Starts measuring the hold time of the leased checkout.

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::PooledConnection;
 use super::core::{Joined, Shared};
-use crate::clock::{Clock, Nanos, nanos};
+use crate::clock::{Nanos, nanos};
 use crate::error::Error;
 use crate::manager::Manager;
 use crate::stats::Event;
@@ -95,12 +95,12 @@ impl<'a, M: Manager> Acquire<'a, M> {
             }
             Joined::Queued(node) => node,
         };
-        let timer = match &shared.clock {
-            Clock::Manual(manual) => {
+        let timer = match shared.clock.as_manual() {
+            Some(manual) => {
                 manual.wake_at(deadline, cx.waker());
                 None
             }
-            Clock::System { .. } => Some(shared.worker.add_timer(deadline, cx.waker())),
+            None => Some(shared.worker.add_timer(deadline, cx.waker())),
         };
         self.wait = Some(Wait {
             node,

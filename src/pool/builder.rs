@@ -174,7 +174,7 @@ impl<M: Manager> Builder<M> {
     /// With `min_idle > 0`, the worker starts filling at once.
     pub fn build(mut self, manager: M) -> Result<Pool<M>, Error<M::Error>> {
         let clock = match &self.clock {
-            Some(manual) => Clock::Manual(manual.clone()),
+            Some(manual) => Clock::manual(manual.clone()),
             None => Clock::system(),
         };
         let manual = self.manual_background;
@@ -186,8 +186,15 @@ impl<M: Manager> Builder<M> {
         let min_idle = config.min_idle;
         let wait_for_min_idle = config.startup == crate::config::StartupMode::WaitForMinIdle;
         let connection_timeout = config.connection_timeout;
-        let mut shared = Shared::new(manager, config, clock, capacity, manual, usage_sampling);
-        shared.events = events;
+        let shared = Shared::new(
+            manager,
+            config,
+            clock,
+            capacity,
+            manual,
+            usage_sampling,
+            events,
+        );
         let shared = Arc::new(shared);
         if !manual {
             let worker_shared = shared.clone();

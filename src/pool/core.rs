@@ -44,19 +44,37 @@ use crate::manager::{ErrorClass, Manager};
 use crate::slot::{Lease, SlotArray, SlotState};
 pub use crate::stats::CloseReason;
 use crate::stats::{Event, Gauges, Recorder, Stats};
-use crate::sync::{self, AtomicBool, AtomicU64, AtomicUsize, Condvar, ConfigCell, Mutex, Ordering};
+use crate::sync::{
+    self, AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Condvar, ConfigCell, Mutex, Ordering,
+};
 use crate::waiters::{Notifier, Outcome, Refused, Waiters};
 use crate::worker::WorkerControl;
 
-/// The settings the hot path reads, as plain atomics: an `ArcSwap` load costs
-/// a few nanoseconds more than a relaxed load, which the budget cannot spare.
-/// `reconfigure` writes these after swapping the full configuration.
+/// The settings the hot path reads, as plain atomics on one cache line: an
+/// `ArcSwap` load costs a few nanoseconds more than a relaxed load, which the
+/// budget cannot spare. `reconfigure` writes these after swapping the full
+/// configuration.
 struct HotConfig {
     max_size: AtomicUsize,
     validation_window: AtomicU64,
     /// `leak_detection_threshold` in nanoseconds; 0 when off.
     leak_threshold: AtomicU64,
+    /// Optional per-checkout work that is switched on ([`EXTRA_EVENTS`],
+    /// [`EXTRA_LEAKS`]): one load tells both fast paths to skip all of it.
+    extras: AtomicU8,
+    /// Connections created at or before this time retire when they come
+    /// back (`evict_idle`); 0: none. Creation times are at least 1, so the
+    /// return path compares without testing for 0.
+    evict_before: AtomicU64,
+    /// One checkout in `usage_sampling_mask + 1` (a power of two) per slot
+    /// has its hold time measured.
+    usage_sampling_mask: u64,
 }
+
+/// [`HotConfig::extras`]: event hooks are installed.
+const EXTRA_EVENTS: u8 = 1;
+/// [`HotConfig::extras`]: leak detection is on.
+const EXTRA_LEAKS: u8 = 2;
 
 /// Everything one pool shares between its handles, guards and worker.
 pub(crate) struct Shared<M: Manager> {
@@ -82,18 +100,12 @@ pub(crate) struct Shared<M: Manager> {
     progress: (Mutex<()>, Condvar),
     /// Counters and histograms.
     pub(crate) stats: Recorder,
-    /// One checkout in `usage_sampling_mask + 1` (a power of two) per slot
-    /// has its hold time measured.
-    usage_sampling_mask: u64,
     /// Connect attempts that failed in a row (reset by a success).
     consecutive_failures: AtomicUsize,
     /// The last connect error was classified permanent.
     last_error_permanent: AtomicBool,
     /// Connects in flight.
     connecting: AtomicUsize,
-    /// Connections created at or before this time retire when they come
-    /// back (`evict_idle`); 0: none.
-    evict_before: AtomicU64,
 }
 
 type PoolError<M> = Error<<M as Manager>::Error>;
@@ -106,7 +118,9 @@ impl<M: Manager> Shared<M> {
         capacity: usize,
         manual_background: bool,
         usage_sampling: u64,
+        events: Option<std::sync::Arc<dyn crate::events::PoolEvents>>,
     ) -> Self {
+        let leak_threshold = config.leak_detection_threshold.map_or(0, nanos);
         Self {
             manager,
             slots: SlotArray::new(capacity),
@@ -115,7 +129,13 @@ impl<M: Manager> Shared<M> {
             hot: CachePadded::new(HotConfig {
                 max_size: AtomicUsize::new(config.max_size as usize),
                 validation_window: AtomicU64::new(nanos(config.validation_idle_window)),
-                leak_threshold: AtomicU64::new(config.leak_detection_threshold.map_or(0, nanos)),
+                leak_threshold: AtomicU64::new(leak_threshold),
+                extras: AtomicU8::new(
+                    if events.is_some() { EXTRA_EVENTS } else { 0 }
+                        | if leak_threshold != 0 { EXTRA_LEAKS } else { 0 },
+                ),
+                evict_before: AtomicU64::new(0),
+                usage_sampling_mask: usage_sampling.max(1).next_power_of_two() - 1,
             }),
             name: std::sync::Arc::from(config.pool_name.as_str()),
             config: ConfigCell::new(config),
@@ -126,13 +146,11 @@ impl<M: Manager> Shared<M> {
             handles: AtomicUsize::new(1),
             drained: (Mutex::new(()), Condvar::new()),
             progress: (Mutex::new(()), Condvar::new()),
-            events: None,
+            events,
             stats: Recorder::default(),
-            usage_sampling_mask: usage_sampling.max(1).next_power_of_two() - 1,
             consecutive_failures: AtomicUsize::new(0),
             last_error_permanent: AtomicBool::new(false),
             connecting: AtomicUsize::new(0),
-            evict_before: AtomicU64::new(0),
         }
     }
 
@@ -163,11 +181,23 @@ impl<M: Manager> Shared<M> {
         loop {
             let lease = self.scan_idle()?;
             if let Some(lease) = self.prepare_checkout(lease, site) {
-                if let Some(events) = &self.events {
-                    events.on_acquire(lease.index(), Duration::ZERO, site);
+                if self.hot.extras.load(Ordering::Relaxed) & EXTRA_EVENTS != 0 {
+                    self.notify_acquire(&lease, Duration::ZERO, site);
                 }
                 return Some(lease);
             }
+        }
+    }
+
+    #[cold]
+    fn notify_acquire(
+        &self,
+        lease: &Lease<M::Connection>,
+        waited: Duration,
+        site: &'static Location<'static>,
+    ) {
+        if let Some(events) = &self.events {
+            events.on_acquire(lease.index(), waited, site);
         }
     }
 
@@ -208,26 +238,47 @@ impl<M: Manager> Shared<M> {
     #[inline(always)]
     fn prepare_checkout(
         &self,
-        lease: Lease<M::Connection>,
+        mut lease: Lease<M::Connection>,
         site: &'static Location<'static>,
     ) -> Option<Lease<M::Connection>> {
         let now = self.clock.recent();
-        let returned_at = self.slots.stamp_checkout(&lease, now);
-        let stale =
-            now.saturating_sub(returned_at) >= self.hot.validation_window.load(Ordering::Relaxed);
+        let (returned_at, count) = self.slots.stamp_checkout(&lease, now);
+        let stale = now.saturating_sub(returned_at)
+            >= self.hot.validation_window.load(Ordering::Relaxed);
+        // A mask, not `%`: a 64-bit division would cost more than the rest
+        // of the checkout.
+        let mask = self.hot.usage_sampling_mask;
+        let sample = count & mask == 1 & mask;
+        let extras = self.hot.extras.load(Ordering::Relaxed);
+        // One branch for everything a checkout rarely does.
+        if (stale & !lease.validated) | sample | (extras & EXTRA_LEAKS != 0) {
+            return self.prepare_checkout_slow(lease, stale, sample, site);
+        }
+        lease.validated = false;
+        Some(lease)
+    }
+
+    /// The rare parts of a checkout: validating a connection that sat idle
+    /// past the window, starting a hold-time sample, leak tracking.
+    #[cold]
+    #[inline(never)]
+    fn prepare_checkout_slow(
+        &self,
+        lease: Lease<M::Connection>,
+        stale: bool,
+        sample: bool,
+        site: &'static Location<'static>,
+    ) -> Option<Lease<M::Connection>> {
         let mut lease = if stale && !lease.validated {
             self.validate(lease)?
         } else {
             lease
         };
         lease.validated = false;
-        let count = self.slots.count_checkout(&lease);
-        // A mask, not `%`: a 64-bit division would cost more than the rest
-        // of the checkout.
-        if count & self.usage_sampling_mask == 1 & self.usage_sampling_mask {
+        if sample {
             self.slots.start_sample(&mut lease, self.clock.now());
         }
-        if self.hot.leak_threshold.load(Ordering::Relaxed) != 0 {
+        if self.hot.extras.load(Ordering::Relaxed) & EXTRA_LEAKS != 0 {
             self.track_for_leaks(&lease, site);
         }
         Some(lease)
@@ -261,7 +312,9 @@ impl<M: Manager> Shared<M> {
     }
 
     fn validate_now(&self, mut lease: Lease<M::Connection>) -> Option<Lease<M::Connection>> {
-        let valid = catch_unwind(AssertUnwindSafe(|| self.manager.is_valid(&mut lease.conn)));
+        let valid = catch_unwind(AssertUnwindSafe(|| {
+            self.manager.is_valid(self.slots.conn_mut(&mut lease))
+        }));
         let ok = matches!(valid, Ok(Ok(())));
         self.stats.record(Event::Validated { ok });
         if ok {
@@ -376,9 +429,7 @@ impl<M: Manager> Shared<M> {
         let lease = self.prepare_checkout(lease, site)?;
         let waited = self.clock.now().saturating_sub(start);
         self.stats.record(Event::Waited(waited));
-        if let Some(events) = &self.events {
-            events.on_acquire(lease.index(), Duration::from_nanos(waited), site);
-        }
+        self.notify_acquire(&lease, Duration::from_nanos(waited), site);
         Some(lease)
     }
 
@@ -418,8 +469,67 @@ impl<M: Manager> Shared<M> {
     // ----------------------------------------------------------------- return
 
     /// A guard came back: check it, then publish, retire or discard it.
+    ///
+    /// The fast path (nothing to record, nobody waiting, nothing due) is the
+    /// manager's `has_broken` and `reset`, one branch over the retirement
+    /// conditions, and [`SlotArray::check_in`]; everything else is out of
+    /// line in [`release_slow`](Self::release_slow).
     #[inline(always)]
-    pub(crate) fn release(&self, mut lease: Lease<M::Connection>, discard: Option<CloseReason>) {
+    pub(crate) fn release(&self, mut lease: Lease<M::Connection>) {
+        if lease.discard.is_some() | lease.sampled | (self.hot.extras.load(Ordering::Relaxed) != 0)
+        {
+            self.release_slow(lease);
+            return;
+        }
+        if let Some(reason) = self.return_checks(&mut lease) {
+            self.discard(lease, reason);
+            return;
+        }
+        let now = self.clock.recent();
+        let (expires_at, created_at) = self.slots.lifetime(&lease);
+        // `expires_at` 0 means never: 0 - 1 wraps to the largest time.
+        let expired = now > expires_at.wrapping_sub(1);
+        let evicted = created_at <= self.hot.evict_before.load(Ordering::Relaxed);
+        let excess =
+            self.total.load(Ordering::Relaxed) > self.hot.max_size.load(Ordering::Relaxed);
+        if expired | evicted | excess {
+            self.retire_or_publish(lease);
+            return;
+        }
+        if !self.waiters.signal().is_quiet() {
+            self.publish_contended(lease);
+            return;
+        }
+        let index = self.slots.check_in_at(lease, now);
+        // Dekker pairs 1 and 2: swapped to Idle (SeqCst) before this load.
+        sync::dekker_fence();
+        if !self.waiters.signal().is_quiet() {
+            self.serve_after_check_in(index);
+        }
+    }
+
+    /// The manager's checks of a returning connection: `has_broken`, then
+    /// `reset`. A panic in either counts as a failed reset.
+    #[inline(always)]
+    fn return_checks(&self, lease: &mut Lease<M::Connection>) -> Option<CloseReason> {
+        let conn = self.slots.conn_mut(lease);
+        catch_unwind(AssertUnwindSafe(|| {
+            if self.manager.has_broken(conn) {
+                Some(CloseReason::Broken)
+            } else if self.manager.reset(conn).is_err() {
+                Some(CloseReason::ResetFailed)
+            } else {
+                None
+            }
+        }))
+        .unwrap_or(Some(CloseReason::ResetFailed))
+    }
+
+    /// A return with something to record or decide: events, a sampled hold
+    /// time, a reported leak, a discard, expiry, eviction, a shrink.
+    #[cold]
+    #[inline(never)]
+    fn release_slow(&self, mut lease: Lease<M::Connection>) {
         if let Some(events) = &self.events {
             events.on_release(lease.index());
         }
@@ -429,21 +539,23 @@ impl<M: Manager> Shared<M> {
         if self.slots.leak_was_reported(&lease) {
             self.report_leak_returned(&lease);
         }
-        if let Some(reason) = discard {
+        if let Some(reason) = lease.discard {
             self.discard(lease, reason);
             return;
         }
-        let verdict = catch_unwind(AssertUnwindSafe(|| {
-            if self.manager.has_broken(&mut lease.conn) {
-                Some(CloseReason::Broken)
-            } else if self.manager.reset(&mut lease.conn).is_err() {
-                Some(CloseReason::ResetFailed)
-            } else {
-                None
-            }
-        }))
-        .unwrap_or(Some(CloseReason::ResetFailed));
-        if let Some(reason) = verdict.or_else(|| self.retirement_due(&lease)) {
+        if let Some(reason) = self.return_checks(&mut lease) {
+            self.discard(lease, reason);
+            return;
+        }
+        self.retire_or_publish(lease);
+    }
+
+    /// Retires a returning connection that expired, was evicted or is in
+    /// excess of `max_size`; publishes it otherwise.
+    #[cold]
+    #[inline(never)]
+    fn retire_or_publish(&self, lease: Lease<M::Connection>) {
+        if let Some(reason) = self.retirement_due(&lease) {
             self.discard(lease, reason);
             return;
         }
@@ -463,7 +575,7 @@ impl<M: Manager> Shared<M> {
         if expires_at != 0 && self.clock.recent() >= expires_at {
             return Some(CloseReason::MaxLifetime);
         }
-        let evict_before = self.evict_before.load(Ordering::Relaxed);
+        let evict_before = self.hot.evict_before.load(Ordering::Relaxed);
         if evict_before != 0 && self.slots.created_at(lease) <= evict_before {
             return Some(CloseReason::Evicted);
         }
@@ -536,6 +648,24 @@ impl<M: Manager> Shared<M> {
                 Some(back) => lease = back,
                 None => return,
             }
+        }
+    }
+
+    /// [`publish`](Self::publish) out of line, for a return that finds
+    /// somebody waiting (or the pool closed).
+    #[cold]
+    #[inline(never)]
+    fn publish_contended(&self, lease: Lease<M::Connection>) {
+        self.publish(lease);
+    }
+
+    /// After a check-in saw a waiter (or close) appear: take the slot back
+    /// and serve it, unless a scanner already took it (Dekker pair 1 or 2).
+    #[cold]
+    #[inline(never)]
+    fn serve_after_check_in(&self, index: usize) {
+        if let Some(lease) = self.slots.try_checkout(index) {
+            self.publish_unstamped(lease);
         }
     }
 
@@ -817,7 +947,8 @@ impl<M: Manager> Shared<M> {
     /// Closes every idle connection now, and every connection in use now
     /// when it comes back.
     pub(crate) fn evict_idle(&self) {
-        self.evict_before
+        self.hot
+            .evict_before
             .store(self.clock.now().max(1), Ordering::Relaxed);
         self.sweep_idle(|_, _| Some(CloseReason::Evicted));
     }
@@ -929,6 +1060,11 @@ impl<M: Manager> Shared<M> {
         self.hot
             .leak_threshold
             .store(leak_threshold, Ordering::Relaxed);
+        if leak_threshold != 0 {
+            self.hot.extras.fetch_or(EXTRA_LEAKS, Ordering::Relaxed);
+        } else {
+            self.hot.extras.fetch_and(!EXTRA_LEAKS, Ordering::Relaxed);
+        }
         self.hot.max_size.store(max_size, Ordering::SeqCst);
         sync::dekker_fence();
         tracing::info!(pool = %self.name, max_size, "pool reconfigured");

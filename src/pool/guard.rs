@@ -26,10 +26,9 @@ enum PoolRef<'a, M: Manager> {
 /// [`Pool::get_owned`](crate::Pool::get_owned) for a `'static` guard.
 pub struct PooledConnection<'a, M: Manager> {
     pool: PoolRef<'a, M>,
-    /// `Some` until the guard is dropped or detached.
+    /// `Some` until the guard is dropped or detached. Its `discard` is set
+    /// when the connection must be closed on return instead of reused.
     lease: Option<Lease<M::Connection>>,
-    /// Set when the connection must be closed on return instead of reused.
-    discard: Option<CloseReason>,
 }
 
 impl<'a, M: Manager> PooledConnection<'a, M> {
@@ -38,10 +37,10 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
         Self {
             pool: PoolRef::Borrowed(shared),
             lease: Some(lease),
-            discard: None,
         }
     }
 
+    #[inline(always)]
     fn shared(&self) -> &Shared<M> {
         match &self.pool {
             PoolRef::Borrowed(shared) => shared,
@@ -52,7 +51,7 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     /// Makes the pool close this connection on return instead of reusing it
     /// (e.g. after an error that left it in an unknown state).
     pub fn mark_broken(&mut self) {
-        self.discard.get_or_insert(CloseReason::Broken);
+        self.lease_mut().discard.get_or_insert(CloseReason::Broken);
     }
 
     /// Tells the pool about an error this connection produced: one the
@@ -61,14 +60,14 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     pub fn note_error(&mut self, error: &M::Error) -> bool {
         let fatal = self.shared().manager.classify(error) == ErrorClass::Permanent;
         if fatal {
-            self.discard = Some(CloseReason::Fatal);
+            self.lease_mut().discard = Some(CloseReason::Fatal);
         }
         fatal
     }
 
     /// Closes this connection now instead of returning it (`Pool::evict`).
     pub(crate) fn evict(mut self) {
-        self.discard = Some(CloseReason::Evicted);
+        self.lease_mut().discard = Some(CloseReason::Evicted);
     }
 
     /// Takes the connection out of the pool for good; its slot is freed.
@@ -76,6 +75,13 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
         let lease = self.take_lease();
         let shared = self.shared();
         shared.detach(lease)
+    }
+
+    fn lease_mut(&mut self) -> &mut Lease<M::Connection> {
+        match &mut self.lease {
+            Some(lease) => lease,
+            None => unreachable!("a guard holds its lease until drop or detach"),
+        }
     }
 
     fn take_lease(&mut self) -> Lease<M::Connection> {
@@ -91,7 +97,6 @@ impl<M: Manager> PooledConnection<'static, M> {
         Self {
             pool: PoolRef::Owned(shared),
             lease: Some(lease),
-            discard: None,
         }
     }
 }
@@ -102,7 +107,7 @@ impl<M: Manager> Deref for PooledConnection<'_, M> {
     #[inline(always)]
     fn deref(&self) -> &M::Connection {
         match &self.lease {
-            Some(lease) => &lease.conn,
+            Some(lease) => self.shared().slots.conn(lease),
             None => unreachable!("a guard holds its lease until drop or detach"),
         }
     }
@@ -111,18 +116,22 @@ impl<M: Manager> Deref for PooledConnection<'_, M> {
 impl<M: Manager> DerefMut for PooledConnection<'_, M> {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut M::Connection {
+        let shared = match &self.pool {
+            PoolRef::Borrowed(shared) => *shared,
+            PoolRef::Owned(shared) => &**shared,
+        };
         match &mut self.lease {
-            Some(lease) => &mut lease.conn,
+            Some(lease) => shared.slots.conn_mut(lease),
             None => unreachable!("a guard holds its lease until drop or detach"),
         }
     }
 }
 
 impl<M: Manager> Drop for PooledConnection<'_, M> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         if let Some(lease) = self.lease.take() {
-            self.shared().release(lease, self.discard);
+            self.shared().release(lease);
         }
     }
 }
@@ -135,7 +144,7 @@ where
         f.debug_struct("PooledConnection")
             .field("pool", &&*self.shared().name)
             .field("connection", &**self)
-            .field("discard", &self.discard)
+            .field("discard", &self.lease.as_ref().and_then(|lease| lease.discard))
             .finish()
     }
 }

@@ -255,7 +255,7 @@ impl<M: Manager> Pool<M> {
                 idle: Duration::from_nanos(now.saturating_sub(meta.returned_at)),
                 checkouts: meta.checkouts,
             };
-            (!keep(&mut lease.conn, &info)).then_some(CloseReason::Evicted)
+            (!keep(self.shared.slots.conn_mut(lease), &info)).then_some(CloseReason::Evicted)
         });
     }
 
