@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 use std::task::Waker;
 
+use crossbeam::utils::CachePadded;
+
 use crate::sync::{self, AtomicU64, Mutex, Ordering, thread::Thread};
 
 /// Nanoseconds since the clock's base: the pool's unit of time.
@@ -36,8 +38,10 @@ pub(crate) fn nanos(duration: Duration) -> Nanos {
 /// branch on the kind of clock: it reads the pool's own ticked word for the
 /// system clock and the manual clock's time word for a manual one.
 pub(crate) struct Clock {
-    /// The word `recent()` reads (shared with a manual clock).
-    recent: std::sync::Arc<AtomicU64>,
+    /// The word `recent()` reads (shared with a manual clock), on a cache
+    /// line of its own: every checkout and return reads it, and a neighbour
+    /// written often would make those reads miss.
+    recent: std::sync::Arc<CachePadded<AtomicU64>>,
     kind: ClockKind,
 }
 
@@ -49,7 +53,7 @@ enum ClockKind {
 impl Clock {
     pub(crate) fn system() -> Self {
         Clock {
-            recent: std::sync::Arc::new(AtomicU64::new(0)),
+            recent: std::sync::Arc::new(CachePadded::new(AtomicU64::new(0))),
             kind: ClockKind::System {
                 base: Instant::now(),
             },
@@ -130,7 +134,7 @@ assert_eq!(clock.elapsed(), Duration::from_millis(1500));
 )]
 pub struct ManualClock {
     /// Shared with every pool driven by this clock (their `Clock::recent`).
-    now: std::sync::Arc<AtomicU64>,
+    now: std::sync::Arc<CachePadded<AtomicU64>>,
     sleepers: Mutex<Vec<Thread>>,
     /// Async waiters' timers: woken on every `advance`.
     wakers: Mutex<Vec<Waker>>,
@@ -148,7 +152,7 @@ impl ManualClock {
     /// A clock at time zero (shared: pass clones of the `Arc` to the builder).
     pub fn new() -> std::sync::Arc<Self> {
         std::sync::Arc::new(Self {
-            now: std::sync::Arc::new(AtomicU64::new(0)),
+            now: std::sync::Arc::new(CachePadded::new(AtomicU64::new(0))),
             sleepers: Mutex::new(Vec::new()),
             wakers: Mutex::new(Vec::new()),
         })

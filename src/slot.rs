@@ -255,15 +255,13 @@ impl<C> SlotArray<C> {
     pub(crate) fn conn<'a>(&'a self, lease: &'a Lease<C>) -> &'a C {
         let slot = self.leased(lease);
         // SAFETY: the lease proves we own the slot (`InUse` or `Reserved`),
-        // so by Invariant C its cell is `Some` and nobody else touches it
-        // while the lease lives; the shared borrow of the lease keeps
-        // `conn_mut` and `check_in`/`vacate` (which need the lease itself)
-        // from running while this reference lives.
+        // so by Invariant C its cell is `Some` (hence `unwrap_unchecked`) and
+        // nobody else touches it while the lease lives; the shared borrow of
+        // the lease keeps `conn_mut` and `check_in`/`vacate` (which need the
+        // lease itself) from running while this reference lives.
         slot.conn.with_mut(|cell| unsafe {
-            match &*cell {
-                Some(conn) => &*std::ptr::from_ref(conn),
-                None => unreachable!("Invariant C: an owned slot holds a connection"),
-            }
+            debug_assert!((*cell).is_some(), "Invariant C");
+            (*cell).as_ref().unwrap_unchecked()
         })
     }
 
@@ -274,10 +272,8 @@ impl<C> SlotArray<C> {
         // SAFETY: as for `conn`; the exclusive borrow of the one lease of
         // this slot makes this the only reference to the connection.
         slot.conn.with_mut(|cell| unsafe {
-            match &mut *cell {
-                Some(conn) => &mut *std::ptr::from_mut(conn),
-                None => unreachable!("Invariant C: an owned slot holds a connection"),
-            }
+            debug_assert!((*cell).is_some(), "Invariant C");
+            (*cell).as_mut().unwrap_unchecked()
         })
     }
 
@@ -434,7 +430,9 @@ impl<C> SlotArray<C> {
     /// came back at `now`.
     #[inline(always)]
     pub(crate) fn check_in_at(&self, lease: Lease<C>, now: Nanos) -> usize {
-        self.leased(&lease).returned_at.store(now, Ordering::Relaxed);
+        self.leased(&lease)
+            .returned_at
+            .store(now, Ordering::Relaxed);
         self.check_in(lease)
     }
 

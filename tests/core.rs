@@ -52,6 +52,22 @@ fn get_returns_on_drop_and_reuses() {
 }
 
 #[test]
+fn a_connection_stays_in_its_slot_across_checkouts() {
+    // The design keeps each connection in place: a checkout moves the slot's
+    // tag, never the connection, so its address is the same every time.
+    let (pool, _faults) = pool(2);
+    let first = {
+        let conn = pool.get().unwrap();
+        std::ptr::from_ref(&*conn)
+    };
+    for _ in 0..3 {
+        let conn = pool.get().unwrap();
+        assert_eq!(std::ptr::from_ref(&*conn), first, "the connection moved");
+    }
+    assert_at_rest(&pool, 2);
+}
+
+#[test]
 fn stress_one_connection_one_user() {
     // Invariants 1 and 2: 8 threads x 20 000 gets on max_size 4.
     const THREADS: usize = 8;

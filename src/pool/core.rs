@@ -243,8 +243,8 @@ impl<M: Manager> Shared<M> {
     ) -> Option<Lease<M::Connection>> {
         let now = self.clock.recent();
         let (returned_at, count) = self.slots.stamp_checkout(&lease, now);
-        let stale = now.saturating_sub(returned_at)
-            >= self.hot.validation_window.load(Ordering::Relaxed);
+        let stale =
+            now.saturating_sub(returned_at) >= self.hot.validation_window.load(Ordering::Relaxed);
         // A mask, not `%`: a 64-bit division would cost more than the rest
         // of the checkout.
         let mask = self.hot.usage_sampling_mask;
@@ -490,8 +490,7 @@ impl<M: Manager> Shared<M> {
         // `expires_at` 0 means never: 0 - 1 wraps to the largest time.
         let expired = now > expires_at.wrapping_sub(1);
         let evicted = created_at <= self.hot.evict_before.load(Ordering::Relaxed);
-        let excess =
-            self.total.load(Ordering::Relaxed) > self.hot.max_size.load(Ordering::Relaxed);
+        let excess = self.total.load(Ordering::Relaxed) > self.hot.max_size.load(Ordering::Relaxed);
         if expired | evicted | excess {
             self.retire_or_publish(lease);
             return;

@@ -144,7 +144,10 @@ where
         f.debug_struct("PooledConnection")
             .field("pool", &&*self.shared().name)
             .field("connection", &**self)
-            .field("discard", &self.lease.as_ref().and_then(|lease| lease.discard))
+            .field(
+                "discard",
+                &self.lease.as_ref().and_then(|lease| lease.discard),
+            )
             .finish()
     }
 }
