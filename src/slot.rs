@@ -239,7 +239,7 @@ impl<C> SlotArray<C> {
     }
 
     /// One past the highest slot that ever held a connection.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn high_water(&self) -> usize {
         self.high_water.load(Ordering::Acquire)
     }
@@ -278,7 +278,7 @@ impl<C> SlotArray<C> {
     }
 
     /// Tries `Idle → InUse` on slot `index`: a lease on its connection.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_checkout(&self, index: usize) -> Option<Lease<C>> {
         self.try_take(index, SlotState::InUse)
     }

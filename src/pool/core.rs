@@ -170,7 +170,7 @@ impl<M: Manager> Shared<M> {
     /// returner sees the closed bit, and a get made after `close()` returned
     /// must not take it (invariant 6). loom's `close_races_get_and_return`
     /// caught exactly that when this check was removed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_acquire_fast(
         &self,
         site: &'static Location<'static>,

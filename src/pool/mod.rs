@@ -21,6 +21,7 @@ pub use self::guard::PooledConnection;
 use crate::config::{ConfigError, PoolConfig};
 use crate::error::{Error, State};
 use crate::manager::Manager;
+use crate::slot::Lease;
 use crate::sync::{Arc, Ordering};
 
 /// A pool of connections made by `M`. Cheap to clone: clones share one pool.
@@ -74,39 +75,44 @@ impl<M: Manager> Pool<M> {
     /// Gets a connection, waiting up to `connection_timeout`.
     ///
     /// The caller's location is recorded for leak reports.
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn get(&self) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
         let site = Location::caller();
-        match self.shared.try_acquire_fast(site) {
-            Some(lease) => Ok(PooledConnection::borrowed(&self.shared, lease)),
-            None => self.get_slow(None, site),
-        }
+        // The two paths meet on the lease (a word), not on the `Result`: the
+        // guard is built once, after the merge, which keeps the fast path's
+        // guard in registers instead of a stack copy.
+        let lease = match self.shared.try_acquire_fast(site) {
+            Some(lease) => lease,
+            None => self.acquire_slow(None, site)?,
+        };
+        Ok(PooledConnection::borrowed(&self.shared, lease))
     }
 
     /// Gets a connection, waiting up to `timeout`.
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn get_timeout(
         &self,
         timeout: Duration,
     ) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
         let site = Location::caller();
-        match self.shared.try_acquire_fast(site) {
-            Some(lease) => Ok(PooledConnection::borrowed(&self.shared, lease)),
-            None => self.get_slow(Some(timeout), site),
-        }
+        let lease = match self.shared.try_acquire_fast(site) {
+            Some(lease) => lease,
+            None => self.acquire_slow(Some(timeout), site)?,
+        };
+        Ok(PooledConnection::borrowed(&self.shared, lease))
     }
 
     #[cold]
-    fn get_slow(
+    #[inline(never)]
+    fn acquire_slow(
         &self,
         timeout: Option<Duration>,
         site: &'static Location<'static>,
-    ) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
+    ) -> Result<Lease<M::Connection>, Error<M::Error>> {
         let timeout = timeout.unwrap_or_else(|| self.shared.config().connection_timeout);
-        let lease = self.shared.acquire_slow(timeout, site)?;
-        Ok(PooledConnection::borrowed(&self.shared, lease))
+        self.shared.acquire_slow(timeout, site)
     }
 
     /// Gets a connection asynchronously, waiting up to `connection_timeout`
@@ -125,13 +131,14 @@ impl<M: Manager> Pool<M> {
 
     /// Gets an idle connection without waiting: [`Error::NoIdle`] when none
     /// is idle (the pool then opens one in the background if it has room).
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub fn try_get(&self) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
-        match self.shared.try_acquire_fast(Location::caller()) {
-            Some(lease) => Ok(PooledConnection::borrowed(&self.shared, lease)),
-            None => Err(self.shared.closed_or_no_idle()),
-        }
+        let lease = match self.shared.try_acquire_fast(Location::caller()) {
+            Some(lease) => lease,
+            None => return Err(self.shared.closed_or_no_idle()),
+        };
+        Ok(PooledConnection::borrowed(&self.shared, lease))
     }
 
     /// Like [`get`](Self::get), but the guard owns a handle to the pool's
