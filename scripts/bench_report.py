@@ -128,6 +128,8 @@ s1_own, s1_slot = get("statement/1-thread", "owned-floor"), get("statement/1-thr
 if c1_floor and c1_slot:
     r = c1_slot / c1_floor
     rows.append(("Connection cycle, 1 thread: ≤ 1.5x the ArrayQueue floor", f"{r:.2f}x", verdict(r <= 1.5), "cycle", load_of("cycle")))
+if c2_slot:
+    rows.append(("Connection cycle, 2 threads: ≤ 30 ns per get + drop per thread", f"{c2_slot:.1f} ns", verdict(c2_slot <= 30), "cycle", load_of("cycle")))
 if c2_slot and c2_r2d2:
     r = c2_r2d2 / c2_slot
     rows.append(("Connection cycle, 2 threads: ≥ 20x faster than r2d2", f"{r:.1f}x", verdict(r >= 20), "cycle", load_of("cycle")))

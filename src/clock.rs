@@ -74,6 +74,16 @@ impl Clock {
         self.recent.load(Ordering::Relaxed)
     }
 
+    /// A precise reading that leaves [`recent`](Self::recent) alone: for
+    /// hold-time samples, which run on the fast paths of every thread and
+    /// must not write the shared clock line that all of them read.
+    pub(crate) fn precise(&self) -> Nanos {
+        match &self.kind {
+            ClockKind::System { base } => nanos(base.elapsed()),
+            ClockKind::Manual(manual) => manual.now(),
+        }
+    }
+
     /// A precise reading; also refreshes [`recent`](Self::recent).
     pub(crate) fn now(&self) -> Nanos {
         match &self.kind {

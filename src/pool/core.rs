@@ -276,7 +276,7 @@ impl<M: Manager> Shared<M> {
         };
         lease.validated = false;
         if sample {
-            self.slots.start_sample(&mut lease, self.clock.now());
+            self.slots.start_sample(&mut lease, self.clock.precise());
         }
         if self.hot.extras.load(Ordering::Relaxed) & EXTRA_LEAKS != 0 {
             self.track_for_leaks(&lease, site);
@@ -602,7 +602,7 @@ impl<M: Manager> Shared<M> {
     fn record_hold(&self, lease: &Lease<M::Connection>) {
         let held = self
             .clock
-            .now()
+            .precise()
             .saturating_sub(self.slots.sample_start(lease));
         self.stats.record(Event::Held(held));
     }
