@@ -144,8 +144,12 @@ pub(crate) struct Lease<C> {
     pub(crate) validated: bool,
     /// Set by the guard: close the connection on return, for this reason.
     pub(crate) discard: Option<CloseReason>,
-    /// The kind of connection the slot holds; the lease itself holds none.
-    _conn: PhantomData<fn() -> C>,
+    /// The connection the lease gives access to. The lease holds none, but
+    /// it is `Send` and `Sync` exactly as if it held one: a `&Lease` lets its
+    /// holder reach `&C` through [`SlotArray::conn`], so sharing a lease
+    /// between threads must need `C: Sync` (a `rusqlite::Connection` is
+    /// `Send` but not `Sync`), and so must sharing a guard that holds one.
+    _conn: PhantomData<C>,
 }
 
 impl<C> Lease<C> {

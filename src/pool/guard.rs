@@ -24,6 +24,21 @@ enum PoolRef<'a, M: Manager> {
 /// The guard borrows the pool (as bb8's does): cloning an `Arc` per checkout
 /// would add two contended atomic operations to every get and return. Use
 /// [`Pool::get_owned`](crate::Pool::get_owned) for a `'static` guard.
+///
+/// The connection stays in its slot while the guard holds it, but the guard
+/// is `Send` and `Sync` only as far as the connection is: a guard of a
+/// connection that is not `Sync` (a `rusqlite::Connection`) cannot be shared
+/// between threads.
+///
+#[cfg_attr(
+    not(feature = "loom"),
+    doc = r#"
+```compile_fail
+fn shareable<T: Sync>() {}
+shareable::<slotpool::PooledConnection<'static, slotpool::sqlite::SqliteManager>>();
+```
+"#
+)]
 pub struct PooledConnection<'a, M: Manager> {
     pool: PoolRef<'a, M>,
     /// `Some` until the guard is dropped or detached. Its `discard` is set
