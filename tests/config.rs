@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use slotpool::config::{
-    ConfigError, JournalMode, PoolConfig, Source, SqliteConfig, StartupMode, Synchronous, TempStore,
+    ConfigError, JournalMode, Locking, PoolConfig, Source, SqliteConfig, StartupMode, Synchronous,
+    TempStore,
 };
 
 const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml");
@@ -406,6 +407,29 @@ fn sqlite_busy_timeout_must_fit_sqlite() {
     assert!(message.contains("SQLite"), "{message}");
 }
 
+#[cfg(unix)]
+#[test]
+fn sqlite_locking_process_is_valid_on_unix() {
+    assert_valid(|c| c.sqlite.locking = Locking::Process);
+    // Ignored for in-memory databases, and harmless there.
+    assert_valid(|c| {
+        c.sqlite.locking = Locking::Process;
+        c.sqlite.path = "file:name?mode=memory&cache=shared".to_owned();
+    });
+}
+
+#[cfg(not(unix))]
+#[test]
+fn sqlite_locking_process_is_unix_only() {
+    let message = assert_invalid(
+        |c| c.sqlite.locking = Locking::Process,
+        "sqlite.locking",
+        "\"process\"",
+    );
+    assert!(message.contains("unix-excl"), "{message}");
+    assert_valid(|c| c.sqlite.locking = Locking::Shared);
+}
+
 #[test]
 fn problems_reports_every_violation() {
     let config = PoolConfig {
@@ -466,6 +490,7 @@ fn documented_defaults() {
     assert_eq!(s.busy_timeout, secs(5));
     assert!(s.foreign_keys && !s.read_only);
     assert_eq!(s.temp_store, TempStore::Memory);
+    assert_eq!(s.locking, Locking::Shared);
     assert_eq!(s.statement_cache_capacity, 64);
 }
 
@@ -505,6 +530,113 @@ fn enums_serialise_as_lowercase_words() {
     assert_eq!(JournalMode::Wal.as_pragma(), "WAL");
     assert_eq!(Synchronous::Extra.as_pragma(), "EXTRA");
     assert_eq!(TempStore::Default.as_pragma(), "DEFAULT");
+    assert!(text.contains("locking = \"shared\""), "{text}");
+    assert_eq!(Locking::Process.to_string(), "process");
+    assert_eq!(Locking::Shared.vfs(), None);
+    assert_eq!(Locking::Process.vfs(), Some("unix-excl"));
+}
+
+#[test]
+fn sqlite_locking_loads_from_toml_and_env_with_its_source() {
+    let file = TempFile::new(
+        "locking",
+        "[profiles.p.sqlite]\nlocking = \"process\"\n[profiles.q]\nsqlite.locking = \"Shared\"\n",
+    );
+    let (config, sources) =
+        PoolConfig::load_with_sources(Some(file.path()), Some("p"), vars(&[])).expect("load p");
+    assert_eq!(config.sqlite.locking, Locking::Process);
+    assert_eq!(
+        sources["sqlite.locking"],
+        Source::File {
+            path: Some(file.path().to_path_buf()),
+            profile: Some("p".to_owned()),
+        }
+    );
+    let config = PoolConfig::from_file(file.path(), "q").expect("load q");
+    assert_eq!(config.sqlite.locking, Locking::Shared, "case-insensitive");
+
+    // The variable beats the file.
+    let (config, sources) = PoolConfig::load_with_sources(
+        Some(file.path()),
+        Some("p"),
+        vars(&[("SLOTPOOL_SQLITE_LOCKING", "shared")]),
+    )
+    .expect("load with env");
+    assert_eq!(config.sqlite.locking, Locking::Shared);
+    assert_eq!(
+        sources["sqlite.locking"].to_string(),
+        "$SLOTPOOL_SQLITE_LOCKING"
+    );
+    let (_, sources) = PoolConfig::load_with_sources(None, None, vars(&[])).expect("defaults");
+    assert_eq!(sources["sqlite.locking"], Source::Default);
+    assert_eq!(
+        PoolConfig::default()
+            .setting_value("sqlite.locking")
+            .as_deref(),
+        Some("\"shared\"")
+    );
+}
+
+#[test]
+fn a_bad_sqlite_locking_names_the_setting_value_and_choices() {
+    let err = PoolConfig::from_toml_str("[profiles.p.sqlite]\nlocking = \"exclusive\"\n", "p")
+        .expect_err("bad keyword");
+    match &err {
+        ConfigError::Parse {
+            setting,
+            value,
+            expected,
+            ..
+        } => {
+            assert_eq!(setting, "profiles.p.sqlite.locking");
+            assert_eq!(value, "\"exclusive\"");
+            assert_eq!(expected, "one of \"shared\" or \"process\"");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "cannot parse `profiles.p.sqlite.locking` from `\"exclusive\"`: expected one of \"shared\" or \"process\""
+    );
+
+    let err = PoolConfig::load(None, None, vars(&[("SLOTPOOL_SQLITE_LOCKING", "excl")]))
+        .expect_err("bad variable");
+    assert_eq!(
+        err.to_string(),
+        "cannot parse `SLOTPOOL_SQLITE_LOCKING` from `excl`: expected one of \"shared\" or \"process\""
+    );
+
+    let err = PoolConfig::from_toml_str("[profiles.p.sqlite]\nlocking = true\n", "p")
+        .expect_err("not a string");
+    assert!(
+        matches!(&err, ConfigError::Parse { setting, .. } if setting == "profiles.p.sqlite.locking"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_misspelt_locking_key_or_variable_gets_a_suggestion() {
+    let err = PoolConfig::from_toml_str("[profiles.p.sqlite]\nlockng = \"shared\"\n", "p")
+        .expect_err("typo");
+    assert!(
+        matches!(&err, ConfigError::UnknownKey { suggestion: Some(s), .. }
+            if s == "profiles.p.sqlite.locking"),
+        "{err}"
+    );
+    let err = PoolConfig::from_toml_str("[profiles.p]\nlocking = \"shared\"\n", "p")
+        .expect_err("misplaced");
+    assert!(
+        matches!(&err, ConfigError::UnknownKey { suggestion: Some(s), .. }
+            if s.ends_with("sqlite.locking")),
+        "{err}"
+    );
+    let err = PoolConfig::load(None, None, vars(&[("SLOTPOOL_SQLITE_LOCKNG", "shared")]))
+        .expect_err("typo");
+    assert!(
+        matches!(&err, ConfigError::UnknownVariable { suggestion: Some(s), .. }
+            if s == "SLOTPOOL_SQLITE_LOCKING"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -544,7 +676,12 @@ fn keywords_are_case_insensitive_on_input() {
 #[test]
 fn setting_listing_helpers() {
     let names: Vec<&str> = PoolConfig::setting_names().collect();
-    assert_eq!(names.len(), 28);
+    assert_eq!(names.len(), 29);
+    assert!(names.contains(&"sqlite.locking"));
+    assert_eq!(
+        PoolConfig::env_var_for("sqlite.locking").as_deref(),
+        Some("SLOTPOOL_SQLITE_LOCKING")
+    );
     assert_eq!(names[0], "pool_name");
     assert!(names.contains(&"sqlite.statement_cache_capacity"));
     assert_eq!(
@@ -611,6 +748,21 @@ fn shipped_prod_profile_loads_and_validates() {
     );
     assert_eq!(config.sqlite.mmap_size, 256 * 1024 * 1024);
     assert_eq!(config.sqlite.temp_store, TempStore::Memory);
+}
+
+#[test]
+fn every_shipped_profile_sets_shared_locking_explicitly() {
+    for profile in ["dev", "test", "staging", "prod"] {
+        let (config, sources) =
+            PoolConfig::load_with_sources(Some(Path::new(SHIPPED)), Some(profile), vars(&[]))
+                .unwrap_or_else(|e| panic!("profile {profile}: {e}"));
+        assert_eq!(config.sqlite.locking, Locking::Shared, "{profile}");
+        assert!(
+            matches!(&sources["sqlite.locking"], Source::File { profile: Some(p), .. } if p == profile),
+            "{profile}: {:?}",
+            sources["sqlite.locking"]
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1203,6 +1355,11 @@ prop_compose! {
                 foreign_keys,
                 temp_store: TempStore::ALL[(s[22] % TempStore::ALL.len() as u64) as usize],
                 read_only,
+                locking: if cfg!(unix) {
+                    Locking::ALL[(s[24] % Locking::ALL.len() as u64) as usize]
+                } else {
+                    Locking::Shared
+                },
                 statement_cache_capacity: u32::try_from(s[23] % 10_001).expect("small"),
             },
         }

@@ -1,5 +1,5 @@
 //! The keyword-valued settings: [`StartupMode`], [`JournalMode`],
-//! [`Synchronous`] and [`TempStore`]. Each is written in files and variables
+//! [`Synchronous`], [`TempStore`] and [`Locking`]. Each is written in files and variables
 //! as a lowercase word (`"wal"`, `"wait_for_min_idle"`), case-insensitively on
 //! input.
 
@@ -133,6 +133,37 @@ keyword_enum! {
         /// Temporary tables and indices live in memory. Default.
         #[default]
         Memory = "memory",
+    }
+}
+
+keyword_enum! {
+    /// How SQLite locks a database file against other processes (the VFS it
+    /// is opened with). Default: [`Locking::Shared`].
+    pub enum Locking {
+        /// SQLite's normal `unix` VFS: other processes may open the file at
+        /// the same time. In WAL mode every read transaction takes a lock on
+        /// the `-shm` file with `fcntl()`. Default.
+        #[default]
+        Shared = "shared",
+        /// SQLite's `unix-excl` VFS: the connections of this process share
+        /// the file freely, and while one of its read-write connections is
+        /// open every other process is locked out (`SQLITE_BUSY`). The WAL
+        /// index lives in heap memory (no `-shm` file, no `fcntl()` per
+        /// read). The lock goes away with the process. Unix only.
+        Process = "process",
+    }
+}
+
+impl Locking {
+    /// The SQLite VFS a file database is opened with: `None` for SQLite's
+    /// default VFS (`unix` on unix), `Some("unix-excl")` for
+    /// [`Locking::Process`].
+    #[must_use]
+    pub const fn vfs(self) -> Option<&'static str> {
+        match self {
+            Self::Shared => None,
+            Self::Process => Some("unix-excl"),
+        }
     }
 }
 

@@ -62,7 +62,7 @@ mod source;
 mod table;
 mod validate;
 
-pub use enums::{JournalMode, StartupMode, Synchronous, TempStore};
+pub use enums::{JournalMode, Locking, StartupMode, Synchronous, TempStore};
 pub use env::{ENV_CONFIG, ENV_PREFIX, ENV_PROFILE, IGNORED_PREFIXES, IGNORED_VARIABLES};
 pub use error::{BoxError, ConfigError};
 pub use load::DEFAULT_PROFILE;

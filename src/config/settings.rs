@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::codec::serde_via;
-use super::enums::{JournalMode, StartupMode, Synchronous, TempStore};
+use super::enums::{JournalMode, Locking, StartupMode, Synchronous, TempStore};
 
 /// Largest slot-array capacity a pool can be built with.
 pub const MAX_CAPACITY: u32 = 65_536;
@@ -202,6 +202,33 @@ pub struct SqliteConfig {
     /// Open connections read-only. Default: false.
     pub read_only: bool,
 
+    /// How the database file is locked against other processes (the SQLite
+    /// VFS it is opened with). Default: `shared`.
+    ///
+    /// * `shared`: SQLite's normal `unix` VFS. Other processes (the `sqlite3`
+    ///   shell, backup tools, a second instance) may open the file at the
+    ///   same time. In WAL mode each read transaction locks the `-shm` file
+    ///   with `fcntl()` under a mutex that all of the process's connections
+    ///   to the file share, so parallel readers wait for each other.
+    /// * `process`: SQLite's `unix-excl` VFS. The connections of this
+    ///   process share the file freely; once one of its read-write
+    ///   connections has touched the database, every other process is
+    ///   locked out (`SQLITE_BUSY`, "database is locked") until the last of
+    ///   this process's connections to it closes. The WAL index lives in
+    ///   heap memory: no `-shm` file, no `fcntl()` per read, and parallel
+    ///   readers scale. The lock is an ordinary POSIX lock and goes away with
+    ///   the process. Read-only connections share the lock of a read-write
+    ///   connection open in the same process (as `SqlitePool`'s writer is);
+    ///   on their own they lock as `shared` does. Only for a database file
+    ///   no other process needs while this one runs. Unix only: validation
+    ///   rejects it elsewhere.
+    ///
+    /// Ignored for in-memory databases (`":memory:"`,
+    /// `file:NAME?mode=memory`), which have no file to lock. A `vfs=`
+    /// parameter in a `file:` URI path takes precedence over it. Like `path`
+    /// and `read_only`, it cannot change while a pool runs.
+    pub locking: Locking,
+
     /// Prepared statements cached per connection; at most 10 000. Default: 64
     /// (rusqlite's default is 16; pooled connections live long and run the
     /// same statements, so a larger cache pays off).
@@ -220,6 +247,7 @@ impl Default for SqliteConfig {
             foreign_keys: true,
             temp_store: TempStore::Memory,
             read_only: false,
+            locking: Locking::Shared,
             statement_cache_capacity: 64,
         }
     }
@@ -228,8 +256,8 @@ impl Default for SqliteConfig {
 impl SqliteConfig {
     /// The `PRAGMA` statements to run on each new connection, in order
     /// (`busy_timeout` first, so that switching the journal mode waits for
-    /// locks). `read_only` and `statement_cache_capacity` are not pragmas and
-    /// are left to the connection opener.
+    /// locks). `read_only`, `locking` and `statement_cache_capacity` are not
+    /// pragmas and are left to the connection opener.
     #[must_use]
     pub fn pragmas(&self) -> Vec<String> {
         let busy_ms = i64::try_from(self.busy_timeout.as_millis()).unwrap_or(i64::MAX);

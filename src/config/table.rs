@@ -97,6 +97,7 @@ settings! {
     sqlite.foreign_keys,
     sqlite.temp_store,
     sqlite.read_only,
+    sqlite.locking,
     sqlite.statement_cache_capacity,
 }
 

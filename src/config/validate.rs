@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::codec::{SettingValue, literal};
+use super::enums::Locking;
 use super::error::ConfigError;
 use super::settings::{MAX_CAPACITY, PoolConfig};
 
@@ -257,6 +258,16 @@ impl PoolConfig {
             "sqlite.busy_timeout",
             &sqlite.busy_timeout,
             || format!("must be at most {} ms, SQLite's limit", i32::MAX),
+        );
+        p.require(
+            cfg!(unix) || sqlite.locking == Locking::Shared,
+            "sqlite.locking",
+            &sqlite.locking,
+            || {
+                "\"process\" needs SQLite's unix-excl VFS, which exists only on unix; \
+                 use \"shared\""
+                    .to_owned()
+            },
         );
     }
 }
