@@ -1,13 +1,14 @@
 #![cfg(not(feature = "loom"))]
 //! The SQLite backend against real database files in temporary directories:
 //! pragmas, rollback on return, the single writer, read-only readers, shared
-//! in-memory databases, and how open failures are classified.
+//! in-memory databases, `sqlite.locking` (in this process and against another
+//! one), and how open failures are classified.
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use rusqlite::ErrorCode;
-use slotpool::config::{SqliteConfig, Synchronous, TempStore};
+use slotpool::config::{Locking, SqliteConfig, Synchronous, TempStore};
 use slotpool::sqlite::{SqliteError, SqliteManager, SqlitePool};
 use slotpool::{ErrorClass, Manager, Pool, PoolConfig};
 use tempfile::TempDir;
@@ -342,4 +343,213 @@ fn validation_and_reset_are_cheap_and_succeed_on_a_healthy_connection() {
         manager.is_valid(&mut conn).unwrap();
     }
     assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+// ---------------------------------------------------------------------------
+// sqlite.locking
+// ---------------------------------------------------------------------------
+
+/// `<db>-shm` / `<db>-wal` next to the database file.
+fn sidecar(db: &str, suffix: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("{db}{suffix}"))
+}
+
+/// A pool of two read-write connections to `db`, opened with `locking`.
+fn locking_pool(db: &str, locking: Locking) -> Pool<SqliteManager> {
+    let manager = SqliteManager::new(SqliteConfig {
+        path: db.to_owned(),
+        locking,
+        ..SqliteConfig::default()
+    })
+    .unwrap();
+    Pool::builder().max_size(2).build(manager).unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn process_locking_shares_the_file_in_process_without_a_shm_file() {
+    let dir = temp_dir();
+    let db = path_in(&dir, "excl.db");
+    let pool = locking_pool(&db, Locking::Process);
+    let a = pool.get().unwrap();
+    let b = pool.get().unwrap();
+    assert_eq!(pragma::<String>(&a, "journal_mode"), "wal");
+    assert_eq!(pragma::<String>(&b, "journal_mode"), "wal");
+    a.execute_batch("CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (1)")
+        .unwrap();
+    let seen: i64 = b
+        .query_row("SELECT sum(x) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(seen, 1, "b reads a's commit");
+    b.execute_batch("INSERT INTO t VALUES (2)").unwrap();
+    let seen: i64 = a
+        .query_row("SELECT sum(x) FROM t", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(seen, 3, "a reads b's commit");
+    assert!(
+        sidecar(&db, "-wal").exists(),
+        "the commits went to the WAL file"
+    );
+    assert!(
+        !sidecar(&db, "-shm").exists(),
+        "unix-excl keeps the WAL index in heap memory"
+    );
+}
+
+#[test]
+fn shared_locking_keeps_the_wal_index_in_a_shm_file() {
+    let dir = temp_dir();
+    let db = path_in(&dir, "shared.db");
+    let pool = locking_pool(&db, Locking::Shared);
+    let conn = pool.get().unwrap();
+    assert_eq!(pragma::<String>(&conn, "journal_mode"), "wal");
+    let one: i64 = conn.query_row("SELECT 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(one, 1);
+    let _ = pragma::<i64>(&conn, "user_version"); // a read of the database
+    assert!(sidecar(&db, "-shm").exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn process_locking_applies_to_file_uris_and_is_ignored_in_memory() {
+    let dir = temp_dir();
+    let db = path_in(&dir, "uri.db");
+    let pool = locking_pool(&format!("file:{db}"), Locking::Process);
+    let conn = pool.get().unwrap();
+    assert_eq!(pragma::<String>(&conn, "journal_mode"), "wal");
+    let _ = pragma::<i64>(&conn, "user_version");
+    assert!(!sidecar(&db, "-shm").exists(), "unix-excl for a file: URI");
+
+    for path in [":memory:", "file:locking_mem?mode=memory&cache=shared"] {
+        let pool = locking_pool(path, Locking::Process);
+        let conn = pool.get().unwrap();
+        let one: i64 = conn.query_row("SELECT 1", [], |r| r.get(0)).unwrap();
+        assert_eq!(one, 1, "{path}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn locking_cannot_change_while_the_pool_runs() {
+    let dir = temp_dir();
+    let db = path_in(&dir, "kept.db");
+    let pool = locking_pool(&db, Locking::Shared);
+    let mut config = PoolConfig {
+        max_size: 2,
+        ..PoolConfig::default()
+    };
+    config.sqlite.path.clone_from(&db);
+    config.sqlite.locking = Locking::Process;
+    pool.reconfigure(config).unwrap();
+    // A connection opened after the change still uses SQLite's unix VFS.
+    let conn = pool.get().unwrap();
+    let _ = pragma::<i64>(&conn, "user_version");
+    assert!(sidecar(&db, "-shm").exists(), "locking kept as `shared`");
+}
+
+/// Set for the child run of `locking_child_reads_the_database`: the
+/// database it tries to read.
+const CHILD_DB_VAR: &str = "SLOTPOOL_TEST_LOCKING_CHILD_DB";
+/// What the child prints before its outcome.
+const CHILD_MARK: &str = "locking-child-outcome: ";
+
+/// Not a test of its own: run by `another_process_*` below, in a child
+/// process (this test binary, re-executed with `--exact` and
+/// `CHILD_DB_VAR` set). Reads the database through SQLite's default `unix`
+/// VFS, as any other program would, without waiting for locks, and prints
+/// what happened. Without the variable it does nothing.
+#[test]
+fn locking_child_reads_the_database() {
+    let Some(db) = std::env::var_os(CHILD_DB_VAR) else {
+        return;
+    };
+    let conn = rusqlite::Connection::open_with_flags(
+        &db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .expect("open");
+    conn.busy_timeout(Duration::ZERO).expect("busy_timeout");
+    let outcome = match conn.query_row("SELECT sum(x) FROM t", [], |r| r.get::<_, i64>(0)) {
+        Ok(sum) => format!("read {sum}"),
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => format!("busy: {e}"),
+        Err(e) => format!("error: {e}"),
+    };
+    // libtest prints the test's name on the same line first.
+    println!("{CHILD_MARK}{outcome}");
+}
+
+/// Runs `locking_child_reads_the_database` in a child process on `db`.
+fn read_from_another_process(db: &str) -> String {
+    let output = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "locking_child_reads_the_database",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DB_VAR, db)
+        .output()
+        .expect("run the child");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|line| line.split_once(CHILD_MARK).map(|(_, outcome)| outcome))
+        .unwrap_or_else(|| panic!("the child ran no read: {stdout}"))
+        .to_owned()
+}
+
+#[cfg(unix)]
+#[test]
+fn another_process_is_locked_out_while_a_process_locking_pool_is_open() {
+    let dir = temp_dir();
+    let db = path_in(&dir, "locked.db");
+    let pool = locking_pool(&db, Locking::Process);
+    pool.get()
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (5)")
+        .unwrap();
+    // The connection is idle in the pool, still open.
+    let outcome = read_from_another_process(&db);
+    assert!(
+        outcome.starts_with("busy: ") && outcome.contains("database is locked"),
+        "{outcome}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_process_lock_goes_with_the_last_connection() {
+    let dir = temp_dir();
+    let db = path_in(&dir, "released.db");
+    // The manager's own connection, not a pool's: a pool closes connections
+    // on its closer thread, which a test cannot wait for.
+    let manager = SqliteManager::new(SqliteConfig {
+        path: db.clone(),
+        locking: Locking::Process,
+        ..SqliteConfig::default()
+    })
+    .unwrap();
+    let conn = manager.connect().unwrap();
+    conn.execute_batch("CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (5)")
+        .unwrap();
+    assert!(read_from_another_process(&db).starts_with("busy: "));
+    drop(conn);
+    assert_eq!(read_from_another_process(&db), "read 5");
+}
+
+#[test]
+fn another_process_reads_while_a_shared_locking_pool_is_open() {
+    let dir = temp_dir();
+    let db = path_in(&dir, "open.db");
+    let pool = locking_pool(&db, Locking::Shared);
+    let conn = pool.get().unwrap();
+    conn.execute_batch("CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (7)")
+        .unwrap();
+    assert_eq!(read_from_another_process(&db), "read 7");
+    drop(conn);
 }

@@ -2,9 +2,9 @@
 //! and implements [`Manager`] for them.
 //!
 //! Owns: where a configured path points (file, shared in-memory database,
-//! private in-memory database), the open flags, the per-connection pragmas,
-//! and the checks the pool runs on checkout and return. It may not know about
-//! pools.
+//! private in-memory database), the open flags and VFS, the per-connection
+//! pragmas, and the checks the pool runs on checkout and return. It may not
+//! know about pools.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OpenFlags};
 
 use super::error::SqliteError;
-use crate::config::{JournalMode, SqliteConfig};
+use crate::config::{JournalMode, Locking, SqliteConfig};
 use crate::manager::{ErrorClass, Manager};
 
 /// How [`SqliteConfig::pragmas`] spells the journal-mode statement.
@@ -51,6 +51,16 @@ impl Target {
     fn is_memory(&self) -> bool {
         matches!(self, Target::SharedMemory(_) | Target::PrivateMemory)
     }
+
+    /// The VFS to open this target with: `locking`'s for a file (or a
+    /// `file:` URI naming one, whose own `vfs=` parameter SQLite lets win),
+    /// SQLite's default for an in-memory database, which has no file to lock.
+    fn vfs(&self, locking: Locking) -> Option<&'static str> {
+        match self {
+            Target::File(_) | Target::Uri(_) => locking.vfs(),
+            Target::SharedMemory(_) | Target::PrivateMemory => None,
+        }
+    }
 }
 
 /// Opens SQLite connections (rusqlite, bundled SQLite) for a
@@ -60,9 +70,10 @@ impl Target {
 /// Each new connection gets the [`SqliteConfig::pragmas`] (WAL, `synchronous
 /// = NORMAL`, `busy_timeout`, ...; `journal_mode` is skipped on read-only and
 /// in-memory connections, where it cannot apply), the read-only flag when
-/// `read_only` is set, and a prepared-statement cache of
-/// `statement_cache_capacity`. On return to the pool, a transaction the
-/// borrower left open is rolled back.
+/// `read_only` is set, SQLite's `unix-excl` VFS for a file when `locking` is
+/// `process`, and a prepared-statement cache of `statement_cache_capacity`.
+/// On return to the pool, a transaction the borrower left open is rolled
+/// back.
 ///
 /// The pooled connection is a plain [`rusqlite::Connection`]. Because a
 /// pool cannot see the errors a borrower met, [`Manager::has_broken`] always
@@ -88,12 +99,15 @@ assert_eq!(mode, "wal");
 "#
 )]
 pub struct SqliteManager {
-    /// The settings the manager was built with. `path` and `read_only` fix
-    /// which database this is and never change; the rest can be replaced by
-    /// `Pool::reconfigure` (see `tuning`).
+    /// The settings the manager was built with. `path`, `read_only` and
+    /// `locking` fix which database this is and how it is opened, and never
+    /// change; the rest can be replaced by `Pool::reconfigure` (see
+    /// `tuning`).
     config: SqliteConfig,
     target: Target,
     flags: OpenFlags,
+    /// The VFS every connection is opened with; `None` is SQLite's default.
+    vfs: Option<&'static str>,
     /// What each new connection is opened with: the per-connection settings
     /// of the configuration in force and the pragmas they produce. Swapped
     /// by `on_reconfigure`, so new settings apply to connections opened
@@ -156,10 +170,12 @@ impl SqliteManager {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
         };
         let tuning = Tuning::new(&config, &target);
+        let vfs = target.vfs(config.locking);
         Self {
             config,
             target,
             flags,
+            vfs,
             tuning: arc_swap::ArcSwap::from_pointee(tuning),
             _anchor: anchor,
         }
@@ -223,9 +239,10 @@ assert_eq!(x, 42);
         let conn = match &self.target {
             Target::File(file) => {
                 check_directory(path, file)?;
-                Connection::open_with_flags(file, self.flags).map_err(open_error)?
+                self.open_file(file).map_err(open_error)?
             }
-            Target::SharedMemory(uri) | Target::Uri(uri) => {
+            Target::Uri(uri) => self.open_file(uri).map_err(open_error)?,
+            Target::SharedMemory(uri) => {
                 Connection::open_with_flags(uri, self.flags).map_err(open_error)?
             }
             Target::PrivateMemory => {
@@ -252,6 +269,14 @@ assert_eq!(x, 42);
             tuning.settings.statement_cache_capacity as usize,
         );
         Ok(conn)
+    }
+
+    /// Opens a file (or a `file:` URI) with the flags and the VFS.
+    fn open_file(&self, file: impl AsRef<Path>) -> rusqlite::Result<Connection> {
+        match self.vfs {
+            Some(vfs) => Connection::open_with_flags_and_vfs(file, self.flags, vfs),
+            None => Connection::open_with_flags(file, self.flags),
+        }
     }
 
     /// SQLite answers a journal-mode change it cannot make (WAL on some
@@ -322,6 +347,7 @@ impl std::fmt::Debug for SqliteManager {
         f.debug_struct("SqliteManager")
             .field("path", &self.config.path)
             .field("read_only", &self.config.read_only)
+            .field("locking", &self.config.locking)
             .finish_non_exhaustive()
     }
 }
@@ -362,17 +388,22 @@ impl Manager for SqliteManager {
     }
 
     /// New `[sqlite]` settings apply to connections opened from now on.
-    /// `path` and `read_only` name the database itself and cannot change
-    /// under a running pool: a different value is ignored, with a warning.
+    /// `path`, `read_only` and `locking` name the database itself and how it
+    /// is opened, and cannot change under a running pool: a different value
+    /// is ignored, with a warning.
     fn on_reconfigure(&self, config: &crate::config::PoolConfig) {
         let mut settings = config.sqlite.clone();
-        if settings.path != self.config.path || settings.read_only != self.config.read_only {
+        if settings.path != self.config.path
+            || settings.read_only != self.config.read_only
+            || settings.locking != self.config.locking
+        {
             tracing::warn!(
                 path = %self.config.path,
-                "sqlite.path and sqlite.read_only cannot change while the pool runs; kept"
+                "sqlite.path, sqlite.read_only and sqlite.locking cannot change while the pool runs; kept"
             );
             settings.path.clone_from(&self.config.path);
             settings.read_only = self.config.read_only;
+            settings.locking = self.config.locking;
         }
         self.tuning
             .store(std::sync::Arc::new(Tuning::new(&settings, &self.target)));
