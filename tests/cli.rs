@@ -166,6 +166,100 @@ fn bench_runs_for_a_duration() {
         .stdout(predicate::str::contains("0.15s per variant"));
 }
 
+#[test]
+fn bench_help_documents_locking() {
+    slotpool()
+        .args(["bench", "--help"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("--locking <MODE>")
+                .and(predicate::str::contains("shared"))
+                .and(predicate::str::contains("process"))
+                .and(predicate::str::contains("unix-excl")),
+        );
+}
+
+#[test]
+fn a_bad_locking_mode_is_a_usage_error() {
+    fails_with(
+        slotpool().args(["bench", "--ops", "10", "--locking", "exclusive"]),
+        2,
+        "invalid value 'exclusive' for '--locking <MODE>'",
+    );
+}
+
+/// Runs a short read bench with `extra` arguments and returns its header
+/// line and its JSON report.
+fn short_bench(dir: &TempDir, extra: &[&std::ffi::OsStr]) -> (String, serde_json::Value) {
+    let json = dir.path().join("locking.json");
+    let output = slotpool()
+        .args(["bench", "--ops", "200", "--rows", "50", "-q", "--json"])
+        .arg(&json)
+        .args(extra)
+        .output()
+        .expect("run slotpool");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let header = stdout.lines().next().unwrap_or_default().to_owned();
+    let report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (header, report)
+}
+
+#[test]
+fn bench_states_its_locking_mode_in_the_header_and_the_json() {
+    let dir = temp_dir();
+    for (mode, vfs) in [("shared", "unix"), ("process", "unix-excl")] {
+        let (header, report) = short_bench(&dir, &["--locking".as_ref(), mode.as_ref()]);
+        assert!(
+            header.starts_with("read workload, 2 workers, 200 ops per variant")
+                && header.ends_with(&format!(", locking {mode} ({vfs})")),
+            "{header}"
+        );
+        assert_eq!(report["locking"]["mode"], mode);
+        assert_eq!(report["locking"]["vfs"], vfs);
+        assert_eq!(report["variants"].as_array().unwrap().len(), 2);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn bench_locks_its_own_temporary_file_to_the_process_but_not_a_given_one() {
+    let dir = temp_dir();
+    let (header, _) = short_bench(&dir, &[]);
+    assert!(
+        header.ends_with(", locking process (unix-excl)"),
+        "{header}"
+    );
+
+    let db = dir.path().join("given.db");
+    let (header, report) = short_bench(&dir, &["--db".as_ref(), db.as_os_str()]);
+    assert!(header.ends_with(", locking shared (unix)"), "{header}");
+    assert_eq!(report["locking"]["mode"], "shared");
+
+    // With --db, the configured sqlite.locking applies.
+    let output = slotpool()
+        .args(["bench", "--ops", "200", "--rows", "50", "-q", "--db"])
+        .arg(&db)
+        .env("SLOTPOOL_SQLITE_LOCKING", "process")
+        .output()
+        .expect("run slotpool");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .ends_with(", locking process (unix-excl)"),
+        "{stdout}"
+    );
+}
+
 // ---------------------------------------------------------------- config
 
 #[test]
@@ -203,6 +297,53 @@ fn config_show_says_where_each_value_came_from() {
     assert_eq!(shown.min_idle, 2);
     assert_eq!(shown.sqlite.cache_size, -8000);
     assert_eq!(shown.sqlite.path, "ci.db");
+}
+
+#[test]
+fn config_show_lists_locking_with_its_source() {
+    let locking_line = |cmd: &mut Command| {
+        let output = cmd.args(["config", "show"]).output().expect("run slotpool");
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("locking = "))
+            .unwrap_or_else(|| panic!("no `locking` in:\n{stdout}"))
+            .to_owned();
+        let sqlite_table = stdout.find("\n[sqlite]\n").expect("[sqlite] table");
+        assert!(stdout.find(&line).unwrap() > sqlite_table, "under [sqlite]");
+        let (value, origin) = line.split_once('#').expect("a source comment");
+        (value.trim().to_owned(), origin.trim().to_owned())
+    };
+    assert_eq!(
+        locking_line(&mut slotpool()),
+        ("locking = \"shared\"".to_owned(), "default".to_owned())
+    );
+    assert_eq!(
+        locking_line(slotpool().env("SLOTPOOL_SQLITE_LOCKING", "process")),
+        (
+            "locking = \"process\"".to_owned(),
+            "from $SLOTPOOL_SQLITE_LOCKING".to_owned()
+        )
+    );
+}
+
+#[test]
+fn config_check_rejects_an_unknown_locking_mode() {
+    let dir = temp_dir();
+    let file = write(
+        &dir,
+        "locking.toml",
+        "[profiles.bad.sqlite]\nlocking = \"exclusive\"\n",
+    );
+    slotpool()
+        .args(["config", "check"])
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "cannot parse `profiles.bad.sqlite.locking` from `\"exclusive\"`: expected one of \"shared\" or \"process\"",
+        ));
 }
 
 #[test]

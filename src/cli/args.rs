@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use slotpool::config::Locking;
 
 /// slotpool: a lock-free connection pool; benchmark it, inspect its
 /// configuration and its counts.
@@ -64,13 +65,38 @@ pub enum Competitor {
     R2d2,
 }
 
+/// `bench --locking`: the `sqlite.locking` every variant opens the database
+/// with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LockingArg {
+    /// SQLite's `unix` VFS: other processes may open the file; each WAL read
+    /// locks the `-shm` file with `fcntl()`.
+    Shared,
+    /// SQLite's `unix-excl` VFS: other processes are locked out while the
+    /// bench runs; the WAL index is in heap memory.
+    Process,
+}
+
+impl From<LockingArg> for Locking {
+    fn from(arg: LockingArg) -> Self {
+        match arg {
+            LockingArg::Shared => Locking::Shared,
+            LockingArg::Process => Locking::Process,
+        }
+    }
+}
+
 /// `slotpool bench`.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Variants: `unpooled` opens a connection and applies the configured pragmas \
                   for every operation (exactly what the pool does once per connection), \
                   `slotpool` uses a SqlitePool (one writer, `max_size` read-only readers). \
-                  The database gets two tables, slotpool_bench_items and slotpool_bench_log."
+                  The database gets two tables, slotpool_bench_items and slotpool_bench_log. \
+                  Without --db the bench's own temporary file is private to this process, so \
+                  it is opened with sqlite.locking = process (unix-excl: no -shm file, no \
+                  fcntl per read); with --db the configured sqlite.locking applies \
+                  (default shared), since the file may be shared. --locking overrides both."
 )]
 pub struct BenchArgs {
     /// Operation mix.
@@ -91,6 +117,11 @@ pub struct BenchArgs {
     /// SQLite database file; default: a fresh file in a temporary directory.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// How every variant locks the database file (`sqlite.locking`)
+    /// [default: process for the temporary file, the configured
+    /// `sqlite.locking` with --db].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub locking: Option<LockingArg>,
     /// Also measure another pool.
     #[arg(long, value_enum, value_name = "POOL")]
     pub compare: Vec<Competitor>,

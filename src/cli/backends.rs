@@ -183,7 +183,8 @@ impl Backend for Slotpool {
 }
 
 /// [`SqliteManager`] as an r2d2 manager: connections are opened exactly as
-/// slotpool opens them, so only the pools differ.
+/// slotpool opens them (flags, `sqlite.locking`'s VFS, pragmas), so only the
+/// pools differ.
 struct R2d2Manager(SqliteManager);
 
 impl r2d2::ManageConnection for R2d2Manager {

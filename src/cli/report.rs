@@ -10,6 +10,7 @@ use std::time::Duration;
 use comfy_table::{CellAlignment, Table, presets};
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use slotpool::config::Locking;
 
 use super::args::Workload;
 use super::bench::PlanSummary;
@@ -32,8 +33,28 @@ pub struct BenchReport {
     pub readers: u32,
     /// The database file.
     pub database: String,
+    /// How every variant locked the file (`sqlite.locking`).
+    pub locking: LockingReport,
     /// One entry per variant, `unpooled` first.
     pub variants: Vec<VariantResult>,
+}
+
+/// The `sqlite.locking` a run used.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LockingReport {
+    /// `shared` or `process`.
+    pub mode: Locking,
+    /// The SQLite VFS it selects: `unix` (SQLite's default) or `unix-excl`.
+    pub vfs: &'static str,
+}
+
+impl LockingReport {
+    fn new(mode: Locking) -> Self {
+        Self {
+            mode,
+            vfs: mode.vfs().unwrap_or("unix"),
+        }
+    }
 }
 
 /// One variant's throughput and latency.
@@ -100,6 +121,7 @@ impl BenchReport {
         plan: &PlanSummary,
         database: &Path,
         readers: u32,
+        locking: Locking,
         mut variants: Vec<VariantResult>,
     ) -> Self {
         let baseline = variants
@@ -118,6 +140,7 @@ impl BenchReport {
             duration_secs: plan.duration.map(|d| d.as_secs_f64()),
             readers,
             database: database.display().to_string(),
+            locking: LockingReport::new(locking),
             variants,
         }
     }
@@ -161,12 +184,14 @@ pub fn table(report: &BenchReport) -> String {
         }
     }
     format!(
-        "{} workload, {} workers, {amount}, {} readers, {} rows\n{table}\n\
+        "{} workload, {} workers, {amount}, {} readers, {} rows, locking {} ({})\n{table}\n\
          Latency is per operation: checkout + statement + return (unpooled: open + pragmas + statement + close).\n",
         workload_name(report.workload),
         report.workers,
         report.readers,
         report.rows,
+        report.locking.mode,
+        report.locking.vfs,
     )
 }
 
