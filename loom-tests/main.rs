@@ -88,12 +88,31 @@ fn spawn_with<T: 'static>(
     thread::spawn(move || body(&pool))
 }
 
+/// Stack for the thread that runs each model's body. loom runs threads as
+/// coroutines on 32 KiB stacks by default, which a debug build of the
+/// pool's error paths (large `Error` values) can overflow:
+/// `close_races_get_and_return` did, on the model's main thread, once
+/// `get()` was inlined more aggressively. (`spawn_with` keeps loom's plain
+/// `spawn`: its bodies need not be `Send`, which the sized builder demands.)
+const MODEL_STACK: usize = 256 << 10;
+
+/// Runs `f` under loom, on a model thread with [`MODEL_STACK`] of stack
+/// (the model's own main thread cannot be given more).
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(3);
     }
-    builder.check(f);
+    let f = std::sync::Arc::new(f);
+    builder.check(move || {
+        let f = f.clone();
+        thread::Builder::new()
+            .stack_size(MODEL_STACK)
+            .spawn(move || f())
+            .expect("spawn the model's body")
+            .join()
+            .expect("the model's body panicked");
+    });
 }
 
 /// A pool of `max_size` with `idle` connections already open, manual clock

@@ -170,7 +170,10 @@ impl<M: Manager> Shared<M> {
     /// returner sees the closed bit, and a get made after `close()` returned
     /// must not take it (invariant 6). loom's `close_races_get_and_return`
     /// caught exactly that when this check was removed.
-    #[inline(always)]
+    // Forced inline only in real builds: under loom (a debug build on
+    // 32 KiB coroutine stacks) the inlined frames overflow the stack.
+    #[cfg_attr(not(feature = "loom"), inline(always))]
+    #[cfg_attr(feature = "loom", inline)]
     pub(crate) fn try_acquire_fast(
         &self,
         site: &'static Location<'static>,
@@ -474,7 +477,10 @@ impl<M: Manager> Shared<M> {
     /// manager's `has_broken` and `reset`, one branch over the retirement
     /// conditions, and [`SlotArray::check_in`]; everything else is out of
     /// line in [`release_slow`](Self::release_slow).
-    #[inline(always)]
+    // Forced inline only in real builds: under loom (a debug build on
+    // 32 KiB coroutine stacks) the inlined frames overflow the stack.
+    #[cfg_attr(not(feature = "loom"), inline(always))]
+    #[cfg_attr(feature = "loom", inline)]
     pub(crate) fn release(&self, mut lease: Lease<M::Connection>) {
         if lease.discard.is_some() | lease.sampled | (self.hot.extras.load(Ordering::Relaxed) != 0)
         {

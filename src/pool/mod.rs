@@ -75,7 +75,10 @@ impl<M: Manager> Pool<M> {
     /// Gets a connection, waiting up to `connection_timeout`.
     ///
     /// The caller's location is recorded for leak reports.
-    #[inline(always)]
+    // Forced inline only in real builds: under loom (a debug build on
+    // 32 KiB coroutine stacks) the inlined frames overflow the stack.
+    #[cfg_attr(not(feature = "loom"), inline(always))]
+    #[cfg_attr(feature = "loom", inline)]
     #[track_caller]
     pub fn get(&self) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
         let site = Location::caller();
@@ -90,7 +93,10 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Gets a connection, waiting up to `timeout`.
-    #[inline(always)]
+    // Forced inline only in real builds: under loom (a debug build on
+    // 32 KiB coroutine stacks) the inlined frames overflow the stack.
+    #[cfg_attr(not(feature = "loom"), inline(always))]
+    #[cfg_attr(feature = "loom", inline)]
     #[track_caller]
     pub fn get_timeout(
         &self,
@@ -131,7 +137,10 @@ impl<M: Manager> Pool<M> {
 
     /// Gets an idle connection without waiting: [`Error::NoIdle`] when none
     /// is idle (the pool then opens one in the background if it has room).
-    #[inline(always)]
+    // Forced inline only in real builds: under loom (a debug build on
+    // 32 KiB coroutine stacks) the inlined frames overflow the stack.
+    #[cfg_attr(not(feature = "loom"), inline(always))]
+    #[cfg_attr(feature = "loom", inline)]
     #[track_caller]
     pub fn try_get(&self) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
         let lease = match self.shared.try_acquire_fast(Location::caller()) {
