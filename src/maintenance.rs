@@ -36,6 +36,7 @@ pub(crate) fn run_pass<M: Manager>(shared: &Shared<M>) {
     if threshold != 0 {
         for index in 0..shared.slots.high_water() {
             if let Some(report) = shared.slots.check_leak(index, now, threshold) {
+                shared.note_leak_reported();
                 shared.stats.record(Event::Leak);
                 if let Some(events) = &shared.events {
                     events.on_leak(report.index, Duration::from_nanos(report.held), report.site);

@@ -405,18 +405,32 @@ impl<C> SlotArray<C> {
         }
     }
 
-    /// Records a checkout at `now` and counts it. Returns when the
-    /// connection was last returned (or created), so the caller can tell how
-    /// long it sat idle, and the slot's new checkout count. Only the lease
-    /// holder writes the counter, so counting is a load and a store on a line
-    /// it already owns, not a read-modify-write.
+    /// Records a checkout attempt at `now`. Returns when the connection was
+    /// last returned (or created), so the caller can tell how long it sat
+    /// idle, and the number this checkout will have once it is final (see
+    /// [`count_checkout`](Self::count_checkout)).
     #[inline(always)]
     pub(crate) fn stamp_checkout(&self, lease: &Lease<C>, now: Nanos) -> (Nanos, u64) {
         let slot = self.leased(lease);
         slot.checkout_at.store(now, Ordering::Relaxed);
-        let count = slot.checkouts.load(Ordering::Relaxed) + 1;
-        slot.checkouts.store(count, Ordering::Release);
-        (slot.returned_at.load(Ordering::Relaxed), count)
+        (
+            slot.returned_at.load(Ordering::Relaxed),
+            slot.checkouts.load(Ordering::Relaxed) + 1,
+        )
+    }
+
+    /// Counts a final checkout as number `count` (from `stamp_checkout`; a
+    /// validation that sent the connection away is not a checkout). Only the
+    /// lease holder writes the counter, so counting is a store on a line it
+    /// already owns, not a read-modify-write.
+    #[inline(always)]
+    pub(crate) fn count_checkout(&self, lease: &Lease<C>, count: u64) {
+        self.leased(lease).checkouts.store(count, Ordering::Release);
+    }
+
+    /// The number the lease's checkout will have once counted.
+    pub(crate) fn next_checkout(&self, lease: &Lease<C>) -> u64 {
+        self.leased(lease).checkouts.load(Ordering::Relaxed) + 1
     }
 
     /// When the leased connection must retire (0: never) and when it was

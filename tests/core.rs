@@ -68,6 +68,50 @@ fn a_connection_stays_in_its_slot_across_checkouts() {
 }
 
 #[test]
+fn a_validation_is_not_counted_as_a_checkout() {
+    // Every checkout finds the connection stale, sends it to the worker to
+    // be checked and waits for it: three gets, three that waited, no hits.
+    let (manager, _faults) = TestManager::new();
+    let pool = Pool::builder()
+        .max_size(1)
+        .validation_idle_window(Duration::ZERO)
+        .connection_timeout(LIMIT)
+        .build(manager)
+        .unwrap();
+    for _ in 0..3 {
+        drop(pool.get().unwrap());
+    }
+    let counters = pool.stats().counters;
+    assert_eq!(
+        (counters.gets, counters.hits, counters.waited),
+        (3, 0, 3),
+        "{counters:?}"
+    );
+}
+
+#[test]
+fn a_sampled_hold_is_recorded_once_even_when_handed_to_a_waiter() {
+    // One checkout in 1024 per slot is sampled: the slot's first. Its
+    // return hands the connection to a waiter, whose checkout (the second)
+    // is not sampled and must not inherit the first one's sample.
+    let (manager, _faults) = TestManager::new();
+    let pool = Pool::builder()
+        .max_size(1)
+        .usage_sampling(1024)
+        .connection_timeout(LIMIT)
+        .build(manager)
+        .unwrap();
+    let first = pool.get().unwrap();
+    thread::scope(|scope| {
+        let waiter = scope.spawn(|| drop(pool.get().unwrap()));
+        eventually("one waiter queued", LIMIT, || pool.state().waiting == 1);
+        drop(first);
+        waiter.join().unwrap();
+    });
+    assert_eq!(pool.stats().usage.count, 1, "{:?}", pool.stats().usage);
+}
+
+#[test]
 fn stress_one_connection_one_user() {
     // Invariants 1 and 2: 8 threads x 20 000 gets on max_size 4.
     const THREADS: usize = 8;

@@ -406,6 +406,42 @@ fn s11_a_leak_is_reported_once_counted_and_its_return_logged() {
 }
 
 #[test]
+fn a_leak_reported_before_detection_is_switched_off_is_still_logged_on_return() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let (pool, clock, _faults) = manual_pool(|builder| {
+            builder
+                .max_size(1)
+                .leak_detection_threshold(Some(Duration::from_secs(5)))
+        });
+        open(&pool, 1);
+        // One checkout first, so the leaked one is not the slot's sampled
+        // first checkout (which takes the slow return path anyway).
+        drop(pool.try_get().unwrap());
+        let leaked = pool.try_get().unwrap();
+        clock.advance(Duration::from_secs(6));
+        pool.run_background_step();
+        assert_eq!(pool.stats().counters.leaks, 1);
+        pool.reconfigure(slotpool::PoolConfig {
+            leak_detection_threshold: None,
+            ..(*pool.config()).clone()
+        })
+        .unwrap();
+        drop(leaked);
+        let log = captured.text();
+        assert!(
+            log.contains("previously reported leaked connection was returned"),
+            "{log}"
+        );
+    });
+}
+
+#[test]
 fn s12_close_during_start_up_and_from_several_threads() {
     let (manager, faults) = TestManager::new();
     faults.connect_delay_us.store(30_000, Ordering::SeqCst);

@@ -59,8 +59,11 @@ struct HotConfig {
     validation_window: AtomicU64,
     /// `leak_detection_threshold` in nanoseconds; 0 when off.
     leak_threshold: AtomicU64,
-    /// Optional per-checkout work that is switched on ([`EXTRA_EVENTS`],
-    /// [`EXTRA_LEAKS`]): one load tells both fast paths to skip all of it.
+    /// Optional per-operation work ([`EXTRA_EVENTS`], [`EXTRA_LEAK_REPORTED`]):
+    /// one load tells both fast paths to skip all of it. Each bit is set
+    /// once and never cleared, so concurrent writers cannot leave it wrong.
+    /// (Leak detection, which `reconfigure` switches, is tested on
+    /// `leak_threshold` itself, so no second word can disagree with it.)
     extras: AtomicU8,
     /// Connections created at or before this time retire when they come
     /// back (`evict_idle`); 0: none. Creation times are at least 1, so the
@@ -71,10 +74,12 @@ struct HotConfig {
     usage_sampling_mask: u64,
 }
 
-/// [`HotConfig::extras`]: event hooks are installed.
+/// [`HotConfig::extras`]: event hooks are installed (fixed at build).
 const EXTRA_EVENTS: u8 = 1;
-/// [`HotConfig::extras`]: leak detection is on.
-const EXTRA_LEAKS: u8 = 2;
+/// [`HotConfig::extras`]: a leak has been reported. From then on every
+/// return takes the slow path, which logs the return of a reported
+/// checkout, even after leak detection is switched off.
+const EXTRA_LEAK_REPORTED: u8 = 2;
 
 /// Everything one pool shares between its handles, guards and worker.
 pub(crate) struct Shared<M: Manager> {
@@ -130,10 +135,7 @@ impl<M: Manager> Shared<M> {
                 max_size: AtomicUsize::new(config.max_size as usize),
                 validation_window: AtomicU64::new(nanos(config.validation_idle_window)),
                 leak_threshold: AtomicU64::new(leak_threshold),
-                extras: AtomicU8::new(
-                    if events.is_some() { EXTRA_EVENTS } else { 0 }
-                        | if leak_threshold != 0 { EXTRA_LEAKS } else { 0 },
-                ),
+                extras: AtomicU8::new(if events.is_some() { EXTRA_EVENTS } else { 0 }),
                 evict_before: AtomicU64::new(0),
                 usage_sampling_mask: usage_sampling.max(1).next_power_of_two() - 1,
             }),
@@ -252,12 +254,15 @@ impl<M: Manager> Shared<M> {
         // of the checkout.
         let mask = self.hot.usage_sampling_mask;
         let sample = count & mask == 1 & mask;
-        let extras = self.hot.extras.load(Ordering::Relaxed);
+        let needs_validation = stale & !lease.validated;
+        let leaks = self.hot.leak_threshold.load(Ordering::Relaxed) != 0;
         // One branch for everything a checkout rarely does.
-        if (stale & !lease.validated) | sample | (extras & EXTRA_LEAKS != 0) {
-            return self.prepare_checkout_slow(lease, stale, sample, site);
+        if needs_validation | sample | leaks {
+            return self.prepare_checkout_slow(lease, needs_validation, site);
         }
+        self.slots.count_checkout(&lease, count);
         lease.validated = false;
+        lease.sampled = false;
         Some(lease)
     }
 
@@ -268,20 +273,25 @@ impl<M: Manager> Shared<M> {
     fn prepare_checkout_slow(
         &self,
         lease: Lease<M::Connection>,
-        stale: bool,
-        sample: bool,
+        needs_validation: bool,
         site: &'static Location<'static>,
     ) -> Option<Lease<M::Connection>> {
-        let mut lease = if stale && !lease.validated {
+        let mut lease = if needs_validation {
             self.validate(lease)?
         } else {
             lease
         };
         lease.validated = false;
-        if sample {
+        lease.sampled = false;
+        // Counted only now: a validation that sent the connection to the
+        // worker, or found it dead, is not a checkout.
+        let count = self.slots.next_checkout(&lease);
+        self.slots.count_checkout(&lease, count);
+        let mask = self.hot.usage_sampling_mask;
+        if count & mask == 1 & mask {
             self.slots.start_sample(&mut lease, self.clock.precise());
         }
-        if self.hot.extras.load(Ordering::Relaxed) & EXTRA_LEAKS != 0 {
+        if self.hot.leak_threshold.load(Ordering::Relaxed) != 0 {
             self.track_for_leaks(&lease, site);
         }
         Some(lease)
@@ -482,7 +492,9 @@ impl<M: Manager> Shared<M> {
     #[cfg_attr(not(feature = "loom"), inline(always))]
     #[cfg_attr(feature = "loom", inline)]
     pub(crate) fn release(&self, mut lease: Lease<M::Connection>) {
-        if lease.discard.is_some() | lease.sampled | (self.hot.extras.load(Ordering::Relaxed) != 0)
+        // Acquire: a return that sees `EXTRA_LEAK_REPORTED` also sees the
+        // slot's `leak_reported` stored before it (a plain load on x86).
+        if lease.discard.is_some() | lease.sampled | (self.hot.extras.load(Ordering::Acquire) != 0)
         {
             self.release_slow(lease);
             return;
@@ -958,6 +970,15 @@ impl<M: Manager> Shared<M> {
         self.sweep_idle(|_, _| Some(CloseReason::Evicted));
     }
 
+    /// Maintenance reported a leak: returns check for it from now on. Set
+    /// before the report is logged; a return racing the report itself may
+    /// miss its "returned" line, nothing else.
+    pub(crate) fn note_leak_reported(&self) {
+        self.hot
+            .extras
+            .fetch_or(EXTRA_LEAK_REPORTED, Ordering::Release);
+    }
+
     /// The leak threshold in force (0: off).
     pub(crate) fn leak_threshold(&self) -> Nanos {
         self.hot.leak_threshold.load(Ordering::Relaxed)
@@ -1065,11 +1086,7 @@ impl<M: Manager> Shared<M> {
         self.hot
             .leak_threshold
             .store(leak_threshold, Ordering::Relaxed);
-        if leak_threshold != 0 {
-            self.hot.extras.fetch_or(EXTRA_LEAKS, Ordering::Relaxed);
-        } else {
-            self.hot.extras.fetch_and(!EXTRA_LEAKS, Ordering::Relaxed);
-        }
+
         self.hot.max_size.store(max_size, Ordering::SeqCst);
         sync::dekker_fence();
         tracing::info!(pool = %self.name, max_size, "pool reconfigured");
