@@ -86,14 +86,12 @@ impl Clock {
 
     /// A precise reading; also refreshes [`recent`](Self::recent).
     pub(crate) fn now(&self) -> Nanos {
-        match &self.kind {
-            ClockKind::System { base } => {
-                let now = nanos(base.elapsed());
-                self.recent.fetch_max(now, Ordering::Relaxed);
-                now
-            }
-            ClockKind::Manual(manual) => manual.now(),
+        let now = self.precise();
+        // A manual clock's word is `recent` itself: nothing to refresh.
+        if let ClockKind::System { .. } = self.kind {
+            self.recent.fetch_max(now, Ordering::Relaxed);
         }
+        now
     }
 
     /// Parks the calling thread until `deadline`, a wake-up, or spuriously.

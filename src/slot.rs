@@ -428,11 +428,6 @@ impl<C> SlotArray<C> {
         self.leased(lease).checkouts.store(count, Ordering::Release);
     }
 
-    /// The number the lease's checkout will have once counted.
-    pub(crate) fn next_checkout(&self, lease: &Lease<C>) -> u64 {
-        self.leased(lease).checkouts.load(Ordering::Relaxed) + 1
-    }
-
     /// When the leased connection must retire (0: never) and when it was
     /// opened: what a return checks, in one slot lookup.
     #[inline(always)]
@@ -539,18 +534,6 @@ impl<C> SlotArray<C> {
         // The slot is owned, so its checkout count is this checkout's number.
         let reported = slot.leak_reported.load(Ordering::Relaxed);
         reported != 0 && reported == slot.checkouts.load(Ordering::Relaxed)
-    }
-
-    /// When the leased connection was opened.
-    #[inline(always)]
-    pub(crate) fn created_at(&self, lease: &Lease<C>) -> Nanos {
-        self.leased(lease).created_at.load(Ordering::Relaxed)
-    }
-
-    /// When the leased connection must retire (0: never).
-    #[inline(always)]
-    pub(crate) fn expires_at(&self, lease: &Lease<C>) -> Nanos {
-        self.leased(lease).expires_at.load(Ordering::Relaxed)
     }
 
     /// Metadata of the leased connection, for `retain` and maintenance.

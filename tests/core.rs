@@ -9,19 +9,25 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use slotpool::{Error, Pool};
+use slotpool::{Builder, Error, Pool};
 use support::{Gate, TestManager, eventually};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
 fn pool(max_size: u32) -> (Pool<TestManager>, Arc<support::Faults>) {
+    pool_with(max_size, |builder| builder)
+}
+
+/// [`pool`] with more settings from `configure`.
+fn pool_with(
+    max_size: u32,
+    configure: impl FnOnce(Builder<TestManager>) -> Builder<TestManager>,
+) -> (Pool<TestManager>, Arc<support::Faults>) {
     let (manager, faults) = TestManager::new();
-    let pool = Pool::builder()
+    let builder = Pool::builder()
         .max_size(max_size)
-        .connection_timeout(Duration::from_secs(10))
-        .build(manager)
-        .unwrap();
-    (pool, faults)
+        .connection_timeout(Duration::from_secs(10));
+    (configure(builder).build(manager).unwrap(), faults)
 }
 
 /// Checks the pool is at rest: nothing in use or waiting, counts consistent.
@@ -71,13 +77,7 @@ fn a_connection_stays_in_its_slot_across_checkouts() {
 fn a_validation_is_not_counted_as_a_checkout() {
     // Every checkout finds the connection stale, sends it to the worker to
     // be checked and waits for it: three gets, three that waited, no hits.
-    let (manager, _faults) = TestManager::new();
-    let pool = Pool::builder()
-        .max_size(1)
-        .validation_idle_window(Duration::ZERO)
-        .connection_timeout(LIMIT)
-        .build(manager)
-        .unwrap();
+    let (pool, _faults) = pool_with(1, |builder| builder.validation_idle_window(Duration::ZERO));
     for _ in 0..3 {
         drop(pool.get().unwrap());
     }
@@ -94,13 +94,7 @@ fn a_sampled_hold_is_recorded_once_even_when_handed_to_a_waiter() {
     // One checkout in 1024 per slot is sampled: the slot's first. Its
     // return hands the connection to a waiter, whose checkout (the second)
     // is not sampled and must not inherit the first one's sample.
-    let (manager, _faults) = TestManager::new();
-    let pool = Pool::builder()
-        .max_size(1)
-        .usage_sampling(1024)
-        .connection_timeout(LIMIT)
-        .build(manager)
-        .unwrap();
+    let (pool, _faults) = pool_with(1, |builder| builder.usage_sampling(1024));
     let first = pool.get().unwrap();
     thread::scope(|scope| {
         let waiter = scope.spawn(|| drop(pool.get().unwrap()));

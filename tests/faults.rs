@@ -360,6 +360,18 @@ impl std::io::Write for Captured {
     }
 }
 
+/// Runs `body` with this thread's log lines captured in the `Captured` it
+/// is given.
+fn with_captured_logs(body: impl FnOnce(&Captured)) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || body(&captured));
+}
+
 impl Captured {
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
@@ -368,13 +380,7 @@ impl Captured {
 
 #[test]
 fn s11_a_leak_is_reported_once_counted_and_its_return_logged() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    with_captured_logs(|captured| {
         let (pool, clock, _faults) = manual_pool(|builder| {
             builder
                 .max_size(2)
@@ -407,13 +413,7 @@ fn s11_a_leak_is_reported_once_counted_and_its_return_logged() {
 
 #[test]
 fn a_leak_reported_before_detection_is_switched_off_is_still_logged_on_return() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    with_captured_logs(|captured| {
         let (pool, clock, _faults) = manual_pool(|builder| {
             builder
                 .max_size(1)

@@ -250,15 +250,11 @@ impl<M: Manager> Shared<M> {
         let (returned_at, count) = self.slots.stamp_checkout(&lease, now);
         let stale =
             now.saturating_sub(returned_at) >= self.hot.validation_window.load(Ordering::Relaxed);
-        // A mask, not `%`: a 64-bit division would cost more than the rest
-        // of the checkout.
-        let mask = self.hot.usage_sampling_mask;
-        let sample = count & mask == 1 & mask;
         let needs_validation = stale & !lease.validated;
         let leaks = self.hot.leak_threshold.load(Ordering::Relaxed) != 0;
         // One branch for everything a checkout rarely does.
-        if needs_validation | sample | leaks {
-            return self.prepare_checkout_slow(lease, needs_validation, site);
+        if needs_validation | self.is_sampled(count) | leaks {
+            return self.prepare_checkout_slow(lease, needs_validation, count, site);
         }
         self.slots.count_checkout(&lease, count);
         lease.validated = false;
@@ -274,6 +270,7 @@ impl<M: Manager> Shared<M> {
         &self,
         lease: Lease<M::Connection>,
         needs_validation: bool,
+        count: u64,
         site: &'static Location<'static>,
     ) -> Option<Lease<M::Connection>> {
         let mut lease = if needs_validation {
@@ -284,17 +281,25 @@ impl<M: Manager> Shared<M> {
         lease.validated = false;
         lease.sampled = false;
         // Counted only now: a validation that sent the connection to the
-        // worker, or found it dead, is not a checkout.
-        let count = self.slots.next_checkout(&lease);
+        // worker, or found it dead, is not a checkout. One that passed
+        // inline leaves `count` right: nobody else writes an owned slot.
         self.slots.count_checkout(&lease, count);
-        let mask = self.hot.usage_sampling_mask;
-        if count & mask == 1 & mask {
+        if self.is_sampled(count) {
             self.slots.start_sample(&mut lease, self.clock.precise());
         }
         if self.hot.leak_threshold.load(Ordering::Relaxed) != 0 {
             self.track_for_leaks(&lease, site);
         }
         Some(lease)
+    }
+
+    /// Whether checkout number `count` of a slot has its hold time measured.
+    /// A mask, not `%`: a 64-bit division would cost more than the rest of
+    /// the checkout.
+    #[inline(always)]
+    fn is_sampled(&self, count: u64) -> bool {
+        let mask = self.hot.usage_sampling_mask;
+        count & mask == 1 & mask
     }
 
     /// With leak detection on, keeps a backtrace of the checkout when
@@ -504,10 +509,7 @@ impl<M: Manager> Shared<M> {
             return;
         }
         let now = self.clock.recent();
-        let (expires_at, created_at) = self.slots.lifetime(&lease);
-        // `expires_at` 0 means never: 0 - 1 wraps to the largest time.
-        let expired = now > expires_at.wrapping_sub(1);
-        let evicted = created_at <= self.hot.evict_before.load(Ordering::Relaxed);
+        let (expired, evicted) = self.lifetime_over(&lease, now);
         let excess = self.total.load(Ordering::Relaxed) > self.hot.max_size.load(Ordering::Relaxed);
         if expired | evicted | excess {
             self.retire_or_publish(lease);
@@ -585,18 +587,26 @@ impl<M: Manager> Shared<M> {
         self.publish(lease);
     }
 
-    /// Whether a returning connection has expired or was evicted.
+    /// Whether a returning connection has outlived its lifetime, and whether
+    /// `evict_idle` ran after it was opened, at `now`. Branch-free, so the
+    /// fast path folds both into one test with the shrink check.
     #[inline(always)]
+    fn lifetime_over(&self, lease: &Lease<M::Connection>, now: Nanos) -> (bool, bool) {
+        let (expires_at, created_at) = self.slots.lifetime(lease);
+        // `expires_at` 0 means never: 0 - 1 wraps to the largest time.
+        let expired = now > expires_at.wrapping_sub(1);
+        // Creation times are at least 1 and `evict_before` 0 means none.
+        let evicted = created_at <= self.hot.evict_before.load(Ordering::Relaxed);
+        (expired, evicted)
+    }
+
+    /// Why a returning connection must retire for its age, if it must.
     fn retirement_due(&self, lease: &Lease<M::Connection>) -> Option<CloseReason> {
-        let expires_at = self.slots.expires_at(lease);
-        if expires_at != 0 && self.clock.recent() >= expires_at {
-            return Some(CloseReason::MaxLifetime);
+        match self.lifetime_over(lease, self.clock.recent()) {
+            (true, _) => Some(CloseReason::MaxLifetime),
+            (false, true) => Some(CloseReason::Evicted),
+            (false, false) => None,
         }
-        let evict_before = self.hot.evict_before.load(Ordering::Relaxed);
-        if evict_before != 0 && self.slots.created_at(lease) <= evict_before {
-            return Some(CloseReason::Evicted);
-        }
-        None
     }
 
     #[cold]

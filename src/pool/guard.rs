@@ -18,6 +18,16 @@ enum PoolRef<'a, M: Manager> {
     Owned(Arc<Shared<M>>),
 }
 
+impl<M: Manager> PoolRef<'_, M> {
+    #[inline(always)]
+    fn get(&self) -> &Shared<M> {
+        match self {
+            PoolRef::Borrowed(shared) => shared,
+            PoolRef::Owned(shared) => shared,
+        }
+    }
+}
+
 /// A connection checked out of a [`Pool`](crate::Pool); derefs to the
 /// connection and returns it on drop.
 ///
@@ -57,10 +67,7 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
 
     #[inline(always)]
     fn shared(&self) -> &Shared<M> {
-        match &self.pool {
-            PoolRef::Borrowed(shared) => shared,
-            PoolRef::Owned(shared) => shared,
-        }
+        self.pool.get()
     }
 
     /// Makes the pool close this connection on return instead of reusing it
@@ -131,10 +138,9 @@ impl<M: Manager> Deref for PooledConnection<'_, M> {
 impl<M: Manager> DerefMut for PooledConnection<'_, M> {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut M::Connection {
-        let shared = match &self.pool {
-            PoolRef::Borrowed(shared) => *shared,
-            PoolRef::Owned(shared) => &**shared,
-        };
+        // `self.pool` and `self.lease` are borrowed apart, so the pool is
+        // reached through the field, not `shared()`.
+        let shared = self.pool.get();
         match &mut self.lease {
             Some(lease) => shared.slots.conn_mut(lease),
             None => unreachable!("a guard holds its lease until drop or detach"),

@@ -81,15 +81,7 @@ impl<M: Manager> Pool<M> {
     #[cfg_attr(feature = "loom", inline)]
     #[track_caller]
     pub fn get(&self) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
-        let site = Location::caller();
-        // The two paths meet on the lease (a word), not on the `Result`: the
-        // guard is built once, after the merge, which keeps the fast path's
-        // guard in registers instead of a stack copy.
-        let lease = match self.shared.try_acquire_fast(site) {
-            Some(lease) => lease,
-            None => self.acquire_slow(None, site)?,
-        };
-        Ok(PooledConnection::borrowed(&self.shared, lease))
+        self.get_within(None, Location::caller())
     }
 
     /// Gets a connection, waiting up to `timeout`.
@@ -102,10 +94,26 @@ impl<M: Manager> Pool<M> {
         &self,
         timeout: Duration,
     ) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
-        let site = Location::caller();
+        self.get_within(Some(timeout), Location::caller())
+    }
+
+    /// `get` and `get_timeout`: the fast path, else waiting up to `timeout`
+    /// (`None`: `connection_timeout`).
+    // Forced inline only in real builds: under loom (a debug build on
+    // 32 KiB coroutine stacks) the inlined frames overflow the stack.
+    #[cfg_attr(not(feature = "loom"), inline(always))]
+    #[cfg_attr(feature = "loom", inline)]
+    fn get_within(
+        &self,
+        timeout: Option<Duration>,
+        site: &'static Location<'static>,
+    ) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
+        // The two paths meet on the lease (a word), not on the `Result`: the
+        // guard is built once, after the merge, which keeps the fast path's
+        // guard in registers instead of a stack copy.
         let lease = match self.shared.try_acquire_fast(site) {
             Some(lease) => lease,
-            None => self.acquire_slow(Some(timeout), site)?,
+            None => self.acquire_slow(timeout, site)?,
         };
         Ok(PooledConnection::borrowed(&self.shared, lease))
     }
