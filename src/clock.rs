@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use std::task::Waker;
 
-use crossbeam::utils::CachePadded;
+use crossbeam_utils::CachePadded;
 
 use crate::sync::{self, AtomicU64, Mutex, Ordering, thread::Thread};
 
@@ -60,6 +60,7 @@ impl Clock {
         }
     }
 
+    #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
     pub(crate) fn manual(manual: std::sync::Arc<ManualClock>) -> Self {
         Clock {
             recent: manual.now.clone(),
@@ -124,7 +125,8 @@ impl Clock {
 
 /// A clock that moves only when told to: tests and loom models use it so that
 /// lifetimes, idle timeouts and deadlines pass in microseconds and
-/// deterministically.
+/// deterministically. Exported with the `test-util` feature (as tokio's
+/// paused clock is); without it no pool can be given one.
 ///
 /// [`advance`](Self::advance) wakes every thread parked on a deadline of this
 /// clock, so a waiter re-checks its deadline exactly when time moves.
@@ -140,6 +142,7 @@ assert_eq!(clock.elapsed(), Duration::from_millis(1500));
 ```
 "#
 )]
+#[cfg_attr(not(feature = "test-util"), allow(dead_code))]
 pub struct ManualClock {
     /// Shared with every pool driven by this clock (their `Clock::recent`).
     now: std::sync::Arc<CachePadded<AtomicU64>>,
@@ -156,6 +159,7 @@ impl std::fmt::Debug for ManualClock {
     }
 }
 
+#[cfg_attr(not(feature = "test-util"), allow(dead_code))]
 impl ManualClock {
     /// A clock at time zero (shared: pass clones of the `Arc` to the builder).
     pub fn new() -> std::sync::Arc<Self> {

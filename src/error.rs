@@ -9,7 +9,8 @@ use std::time::Duration;
 use crate::config::ConfigError;
 
 /// A snapshot of the pool's counts (r2d2's names where they exist).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct State {
     /// Connections open or being opened (`idle + in_use + connecting`).
     pub connections: u32,

@@ -24,9 +24,75 @@
 //! | `events`    | `PoolEvents` hooks |
 //! | `stats`     | counters, histograms, `Stats`, Prometheus text, health |
 //! | `closer`    | the process-wide thread that closes discarded connections |
-//! | `sqlite`    | the embedded default backend (rusqlite) |
-//! | `compat`    | adapters for other pools' managers (r2d2) |
-#![cfg_attr(not(feature = "loom"), doc = include_str!("../README.md"))]
+//! | `compat`    | adapters for other pools' managers (r2d2, feature `r2d2`) |
+//!
+//! Backends live in their own crates: `slotpool-sqlite` (rusqlite) and the
+//! `slotpool` command-line tool (`slotpool-cli`).
+//!
+//! # Features
+//!
+//! None is on by default; a service that only wants the pool compiles the
+//! pool and a handful of small crates, and no C.
+//!
+//! | feature | what it adds |
+//! |---------|--------------|
+//! | `config` | profiles in TOML files and `SLOTPOOL_*` overrides ([`PoolConfig::load`], [`config::load_with_sources`]) |
+//! | `serde` | `Serialize` for [`Stats`], [`State`] and the health report; serde for [`PoolConfig`] |
+//! | `prometheus` | [`Stats::to_prometheus`]: the Prometheus text format |
+//! | `metrics` | `Stats::publish_metrics`: the `metrics` crate facade |
+//! | `r2d2` | [`compat::r2d2::R2d2Manager`]: any r2d2 manager, unchanged |
+//! | `test-util` | `ManualClock`, `Builder::clock`, `Builder::manual_background` for deterministic tests |
+//! | `loom` | the loom models (`cargo test --features loom`); never for production |
+//!
+//! # Example
+//!
+#![cfg_attr(
+    not(feature = "loom"),
+    doc = r#"
+```
+use std::time::Duration;
+use slotpool::{Manager, Pool};
+
+/// A manager opens and checks connections; here, a stand-in for a database.
+struct Database;
+
+impl Manager for Database {
+    type Connection = Vec<String>;
+    type Error = std::io::Error;
+
+    fn connect(&self) -> Result<Self::Connection, Self::Error> {
+        Ok(Vec::new())
+    }
+    fn is_valid(&self, _conn: &mut Self::Connection) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn has_broken(&self, _conn: &mut Self::Connection) -> bool {
+        false
+    }
+    fn reset(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
+        conn.clear(); // the next borrower gets a clean connection
+        Ok(())
+    }
+}
+
+let pool = Pool::builder()
+    .max_size(8)
+    .connection_timeout(Duration::from_secs(10))
+    .build(Database)
+    .expect("valid configuration");
+
+let mut conn = pool.get().expect("a connection within 10 s");
+conn.push("SELECT 1".to_string());
+drop(conn); // back to the pool, reset on the way
+
+let state = pool.state();
+assert_eq!((state.connections, state.idle_connections, state.in_use), (1, 1, 0));
+```
+"#
+)]
+//!
+//! The design (state machine, invariants, hot-path budget) is in
+//! `docs/DESIGN.md` in the repository.
 #![warn(missing_docs)]
 
 mod clock;
@@ -39,12 +105,12 @@ mod maintenance;
 mod manager;
 mod pool;
 mod slot;
-pub mod sqlite;
 pub mod stats;
 mod sync;
 mod waiters;
 mod worker;
 
+#[cfg(feature = "test-util")]
 pub use clock::ManualClock;
 pub use config::{ConfigError, PoolConfig};
 pub use error::{Error, State};

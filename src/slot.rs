@@ -49,9 +49,14 @@
 //! waiter count (the Dekker pair with a waiter that enqueues and then
 //! re-scans the slots; see `pool/core.rs`).
 
+// The crate denies `unsafe_code` everywhere else (the workspace `[lints]`
+// table); this is the one module allowed it, and clippy's
+// `undocumented_unsafe_blocks` makes every block carry its `// SAFETY:` line.
+#![allow(unsafe_code)]
+
 use std::marker::PhantomData;
 
-use crossbeam::utils::CachePadded;
+use crossbeam_utils::CachePadded;
 
 use crate::clock::Nanos;
 use crate::stats::CloseReason;

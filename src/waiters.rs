@@ -104,14 +104,14 @@ pub(crate) enum Refused {
 
 /// The waiter queue and the signal word.
 pub(crate) struct Waiters<C> {
-    signal: crossbeam::utils::CachePadded<AtomicUsize>,
+    signal: crossbeam_utils::CachePadded<AtomicUsize>,
     queue: Mutex<VecDeque<Arc<WaitNode<C>>>>,
 }
 
 impl<C> Waiters<C> {
     pub(crate) fn new() -> Self {
         Self {
-            signal: crossbeam::utils::CachePadded::new(AtomicUsize::new(0)),
+            signal: crossbeam_utils::CachePadded::new(AtomicUsize::new(0)),
             queue: Mutex::new(VecDeque::new()),
         }
     }

@@ -4,6 +4,10 @@
 //! A counting global allocator counts only the allocations made by the thread
 //! under test (the pool's worker may allocate on its own thread at any time).
 
+// A global allocator can only be written as an `unsafe impl GlobalAlloc`;
+// the library itself keeps all its `unsafe` in `src/slot.rs`.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 

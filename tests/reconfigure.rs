@@ -216,32 +216,3 @@ fn reload_from_file_applies_a_valid_profile_and_keeps_the_old_on_error() {
         "a bad file leaves the running config"
     );
 }
-
-#[test]
-fn new_sqlite_settings_apply_to_connections_opened_afterwards() {
-    use slotpool::sqlite::SqliteManager;
-    let dir = tempfile::tempdir().unwrap();
-    let config = PoolConfig {
-        max_size: 2,
-        sqlite: slotpool::config::SqliteConfig {
-            path: dir.path().join("app.db").to_string_lossy().into_owned(),
-            cache_size: -1000,
-            ..Default::default()
-        },
-        ..PoolConfig::default()
-    };
-    let pool = Pool::builder()
-        .config(config.clone())
-        .build(SqliteManager::new(config.sqlite.clone()).unwrap())
-        .unwrap();
-    let cache_size = |conn: &rusqlite::Connection| -> i64 {
-        conn.query_row("PRAGMA cache_size", [], |row| row.get(0))
-            .unwrap()
-    };
-    assert_eq!(cache_size(&pool.get().unwrap()), -1000);
-    let mut changed = (*pool.config()).clone();
-    changed.sqlite.cache_size = -4321;
-    pool.reconfigure(changed).unwrap();
-    pool.evict_idle(); // retire the connection opened with the old settings
-    assert_eq!(cache_size(&pool.get().unwrap()), -4321);
-}

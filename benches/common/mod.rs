@@ -7,6 +7,10 @@
 //! Settings: `SLOTPOOL_BENCH_LONG=1` lengthens every measurement (about 5x);
 //! `-- --quick` shortens it to a smoke run.
 #![allow(dead_code)]
+// The thread and process CPU clocks and the context-switch count are read
+// through libc (`clock_gettime`, `getrusage`); each call carries its
+// `// SAFETY:` line. The library's own `unsafe` stays in `src/slot.rs`.
+#![allow(unsafe_code)]
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -1,16 +1,14 @@
 //! The environment layer: turns `SLOTPOOL_*` variables into assignments.
 //! Variables are passed in as `(name, value)` pairs, never read here, so
-//! tests need not touch the process environment.
+//! tests need not touch the process environment. Part of the loader
+//! (feature `config`).
 
 use std::path::PathBuf;
 
-use super::codec::Raw;
 use super::error::ConfigError;
+use super::names;
+use super::schema::{ENV_PREFIX, Raw, Setting};
 use super::source::{Assignment, Source};
-use super::table;
-
-/// Prefix of every variable this module reads.
-pub const ENV_PREFIX: &str = "SLOTPOOL_";
 
 /// Variable naming the configuration file to load.
 pub const ENV_CONFIG: &str = "SLOTPOOL_CONFIG";
@@ -37,9 +35,10 @@ pub(crate) struct EnvLayer {
 }
 
 /// Reads the `SLOTPOOL_*` pairs out of `vars`; other variables are ignored.
-/// A `SLOTPOOL_*` variable that is neither reserved, ignored nor a setting is
-/// an [`ConfigError::UnknownVariable`].
-pub(crate) fn scan(
+/// A `SLOTPOOL_*` variable that is neither reserved, ignored nor a setting of
+/// `table` is an [`ConfigError::UnknownVariable`].
+pub(crate) fn scan<T>(
+    table: &[Setting<T>],
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<EnvLayer, ConfigError> {
     let mut layer = EnvLayer::default();
@@ -51,8 +50,8 @@ pub(crate) fn scan(
             ENV_CONFIG => layer.config = non_empty(value).map(PathBuf::from),
             ENV_PROFILE => layer.profile = non_empty(value),
             _ => {
-                let Some(setting) = table::find_by_env_var(&variable) else {
-                    let suggestion = table::suggest_env_var(&variable);
+                let Some(setting) = names::find_by_env_var(table, &variable) else {
+                    let suggestion = names::suggest_env_var(table, &variable);
                     return Err(ConfigError::UnknownVariable {
                         variable,
                         suggestion,
@@ -60,6 +59,7 @@ pub(crate) fn scan(
                 };
                 layer.assignments.push(Assignment {
                     setting,
+                    shown: value.clone(),
                     raw: Raw::Text(value),
                     origin: variable.clone(),
                     source: Source::Env { variable },

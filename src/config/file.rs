@@ -1,6 +1,6 @@
 //! The file layer: reads a TOML document of profiles and turns the selected
 //! profile (over the optional `[defaults]` table) into assignments, rejecting
-//! unknown keys with a suggestion.
+//! unknown keys with a suggestion. Part of the loader (feature `config`).
 //!
 //! ```toml
 //! [defaults]            # optional; applies under every profile
@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
-use super::codec::{Raw, literal};
 use super::error::ConfigError;
+use super::names;
+use super::schema::{self, Raw, Setting};
 use super::source::{Assignment, Source};
-use super::table;
 
 /// Top-level table of profiles.
 const PROFILES: &str = "profiles";
@@ -41,12 +41,10 @@ impl Document {
             path: path.map(Path::to_path_buf),
             message: e.to_string().trim_end().to_owned(),
         })?;
-        let document = Self {
+        Ok(Self {
             table,
             path: path.map(Path::to_path_buf),
-        };
-        document.check_top_level()?;
-        Ok(document)
+        })
     }
 
     /// Reads and parses a file.
@@ -60,14 +58,24 @@ impl Document {
 
     /// Names of the profiles defined, sorted.
     pub(crate) fn profiles(&self) -> Result<Vec<String>, ConfigError> {
+        // Which backend sections exist is not known here; the pool's own
+        // settings are enough to suggest `[defaults]` for a stray setting.
+        let pool_settings = <crate::PoolConfig as schema::Settings>::settings();
+        self.check_top_level(&pool_settings)?;
         Ok(self
             .profile_tables()?
             .map(|t| t.keys().cloned().collect())
             .unwrap_or_default())
     }
 
-    /// Assignments for `profile`: the `[defaults]` table's, then the profile's.
-    pub(crate) fn assignments(&self, profile: &str) -> Result<Vec<Assignment>, ConfigError> {
+    /// Assignments to the settings of `table` for `profile`: the
+    /// `[defaults]` table's, then the profile's.
+    pub(crate) fn assignments<T>(
+        &self,
+        table: &[Setting<T>],
+        profile: &str,
+    ) -> Result<Vec<Assignment>, ConfigError> {
+        self.check_top_level(table)?;
         let Some(selected) = self.profile_tables()?.and_then(|t| t.get(profile)) else {
             return Err(ConfigError::UnknownProfile {
                 profile: profile.to_owned(),
@@ -77,25 +85,26 @@ impl Document {
         let mut out = Vec::new();
         if let Some(defaults) = self.table.get(DEFAULTS) {
             let defaults = expect_table(defaults, DEFAULTS, "a table of settings")?;
-            self.collect(defaults, DEFAULTS, "", None, &mut out)?;
+            self.collect(table, defaults, DEFAULTS, "", None, &mut out)?;
         }
         let base = format!("{PROFILES}.{}", key_segment(profile));
         let selected = expect_table(selected, &base, "a table of settings")?;
-        self.collect(selected, &base, "", Some(profile), &mut out)?;
+        self.collect(table, selected, &base, "", Some(profile), &mut out)?;
         Ok(out)
     }
 
     /// Rejects top-level keys other than `profiles` and `defaults`.
-    fn check_top_level(&self) -> Result<(), ConfigError> {
+    fn check_top_level<T>(&self, table: &[Setting<T>]) -> Result<(), ConfigError> {
         for key in self.table.keys() {
             if key == PROFILES || key == DEFAULTS {
                 continue;
             }
             // A setting written at top level most likely belongs in [defaults].
-            let suggestion = if table::find(key).is_some() || table::is_section(key) {
+            let suggestion = if names::find(table, key).is_some() || names::is_section(table, key)
+            {
                 Some(format!("{DEFAULTS}.{key}"))
             } else {
-                table::closest(key, [PROFILES, DEFAULTS]).map(str::to_owned)
+                names::closest(key, [PROFILES, DEFAULTS]).map(str::to_owned)
             };
             return Err(ConfigError::UnknownKey {
                 key: key_segment(key),
@@ -116,8 +125,9 @@ impl Document {
     /// Walks a table of settings. `base` is the dotted file key of the
     /// profile (or `defaults`) table and `prefix` the setting path inside it
     /// (`""` at top level, `"sqlite."` in the sqlite table).
-    fn collect(
+    fn collect<T>(
         &self,
+        table: &[Setting<T>],
         settings: &Table,
         base: &str,
         prefix: &str,
@@ -130,22 +140,30 @@ impl Document {
             // A quoted key containing a dot (`"sqlite.path" = ...`) is one
             // key, not a path, and so names no setting or section.
             let plain = !name.contains('.');
-            if let Some(setting) = table::find(&setting_name).filter(|_| plain) {
+            if let Some(setting) = names::find(table, &setting_name).filter(|_| plain) {
                 out.push(Assignment {
                     setting,
-                    raw: Raw::Toml(value.clone()),
+                    raw: scalar(value),
+                    shown: literal(value),
                     origin: key,
                     source: Source::File {
                         path: self.path.clone(),
                         profile: profile.map(str::to_owned),
                     },
                 });
-            } else if plain && table::is_section(&setting_name) {
+            } else if plain && names::is_section(table, &setting_name) {
                 let section = expect_table(value, &key, "a table of settings")?;
-                self.collect(section, base, &format!("{setting_name}."), profile, out)?;
+                self.collect(
+                    table,
+                    section,
+                    base,
+                    &format!("{setting_name}."),
+                    profile,
+                    out,
+                )?;
             } else {
                 let suggestion =
-                    table::suggest_setting(&setting_name).map(|s| format!("{base}.{s}"));
+                    names::suggest_setting(table, &setting_name).map(|s| format!("{base}.{s}"));
                 return Err(ConfigError::UnknownKey { key, suggestion });
             }
         }
@@ -174,4 +192,22 @@ fn key_segment(name: &str) -> String {
     } else {
         literal(&Value::String(name.to_owned()))
     }
+}
+
+/// A file value as a setting value. Tables, arrays and dates are no
+/// setting's type: they are passed on as a string no codec accepts, so the
+/// error names the setting and shows the value as written.
+fn scalar(value: &Value) -> Raw {
+    match value {
+        Value::Boolean(flag) => Raw::Value(schema::Value::Boolean(*flag)),
+        Value::Integer(int) => Raw::Value(schema::Value::Integer(*int)),
+        Value::Float(float) => Raw::Value(schema::Value::Float(*float)),
+        Value::String(text) => Raw::Value(schema::Value::String(text.clone())),
+        _ => Raw::Other,
+    }
+}
+
+/// Renders a TOML value as it would appear on the right of `key = `.
+pub(crate) fn literal(value: &Value) -> String {
+    value.to_string()
 }

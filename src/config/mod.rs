@@ -1,6 +1,11 @@
 //! Pool configuration: the [`PoolConfig`] settings with their documented
-//! defaults, loading them from TOML profiles and `SLOTPOOL_*` environment
-//! variables, and validating them.
+//! defaults and validation rules, always; loading them from TOML profiles
+//! and `SLOTPOOL_*` environment variables with the `config` feature, and
+//! serde with the `serde` feature.
+//!
+//! Owns: the settings, their schema ([`schema`]), validation, and the
+//! loader. It may not touch a running pool: `Pool::reconfigure` takes a
+//! finished `PoolConfig`.
 //!
 //! # Layers
 //!
@@ -11,8 +16,8 @@
 //!    `[profiles.<name>]` table (file from `SLOTPOOL_CONFIG`, profile from
 //!    `SLOTPOOL_PROFILE`, else `"dev"`);
 //! 3. `SLOTPOOL_<SETTING>` environment variables: the dotted setting name
-//!    upper-cased with `.` replaced by `_` (`SLOTPOOL_MAX_SIZE`,
-//!    `SLOTPOOL_SQLITE_JOURNAL_MODE`).
+//!    upper-cased with `.` replaced by `_` (`SLOTPOOL_MAX_SIZE`, or
+//!    `SLOTPOOL_SQLITE_JOURNAL_MODE` for a backend's `sqlite.journal_mode`).
 //!
 //! then the result is validated ([`PoolConfig::validate`]).
 //! [`PoolConfig::load_with_sources`] also reports which layer each value came
@@ -22,7 +27,7 @@
 //!
 //! ```toml
 //! [defaults]                 # optional, applies under every profile
-//! sqlite.foreign_keys = true
+//! min_idle = 1
 //!
 //! [profiles.dev]
 //! max_size = 4
@@ -42,32 +47,51 @@
 //!
 //! # Design
 //!
-//! Each setting is one entry of a table (`table.rs`) built from its field
-//! path; each field type has one codec (`codec.rs`) used by the file layer,
-//! the environment layer, [`PoolConfig::to_toml_string`] and serde alike.
-//! Both layers produce assignments applied by one overlay routine
-//! (`source.rs`).
+//! Each setting is one entry of a table ([`schema::Settings::settings`])
+//! built from its field path; each field type has one codec
+//! ([`schema::SettingValue`]) used by the file layer, the environment layer,
+//! `to_toml_string`, serde and the validation messages alike. Both layers
+//! produce assignments applied by one overlay routine (`source.rs`). A
+//! backend crate nests `PoolConfig` in its own configuration type and
+//! appends its section (`[sqlite]`, `[postgres]`) to the table, so one
+//! loader serves every backend and the core knows none of them.
 
 #![forbid(unsafe_code)]
 
-mod codec;
 mod duration;
 mod enums;
-mod env;
 mod error;
-mod file;
-mod load;
+pub mod schema;
 mod settings;
-mod source;
-mod table;
 mod validate;
 
-pub use enums::{JournalMode, Locking, StartupMode, Synchronous, TempStore};
-pub use env::{ENV_CONFIG, ENV_PREFIX, ENV_PROFILE, IGNORED_PREFIXES, IGNORED_VARIABLES};
+#[cfg(feature = "config")]
+mod env;
+#[cfg(feature = "config")]
+mod file;
+#[cfg(feature = "config")]
+mod load;
+#[cfg(feature = "config")]
+mod names;
+#[cfg(feature = "serde")]
+mod serde_impl;
+#[cfg(feature = "config")]
+mod source;
+
+pub use enums::StartupMode;
 pub use error::{BoxError, ConfigError};
-pub use load::DEFAULT_PROFILE;
-pub use settings::{AUTO_MIN_CAPACITY, MAX_CAPACITY, PoolConfig, SqliteConfig};
-pub use source::{Source, Sources};
-pub use validate::{
-    MAX_LIFETIME_JITTER, MAX_POOL_NAME_LEN, MAX_STATEMENT_CACHE_CAPACITY, MIN_KEEPALIVE_INTERVAL,
+pub use schema::ENV_PREFIX;
+pub use settings::{AUTO_MIN_CAPACITY, MAX_CAPACITY, PoolConfig};
+pub use validate::{MAX_LIFETIME_JITTER, MAX_POOL_NAME_LEN, MIN_KEEPALIVE_INTERVAL};
+
+#[cfg(feature = "config")]
+pub use env::{ENV_CONFIG, ENV_PROFILE, IGNORED_PREFIXES, IGNORED_VARIABLES};
+#[cfg(feature = "config")]
+pub use load::{
+    DEFAULT_PROFILE, apply_env, env_var_for, from_file, from_toml_str, load_unvalidated,
+    load_with_sources, process_env, profiles_in_file, setting_value, to_toml_string,
 };
+#[cfg(feature = "serde")]
+pub use serde_impl::{deserialize, serialize};
+#[cfg(feature = "config")]
+pub use source::{Source, Sources};

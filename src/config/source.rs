@@ -1,15 +1,14 @@
 //! Layering: where a setting's value came from ([`Source`]), and the one
 //! overlay routine that applies assignments from any layer (file or
-//! environment) on top of a base configuration.
+//! environment) on top of a base configuration. Part of the loader (feature
+//! `config`).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use super::codec::Raw;
 use super::error::ConfigError;
-use super::settings::PoolConfig;
-use super::table::{SETTINGS, Setting};
+use super::schema::{Raw, Setting};
 
 /// Where the value of one setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,47 +54,53 @@ pub type Sources = BTreeMap<String, Source>;
 
 /// One value for one setting from one layer.
 pub(crate) struct Assignment {
-    /// The setting assigned.
-    pub(crate) setting: &'static Setting,
+    /// The setting assigned: its index in the table being loaded.
+    pub(crate) setting: usize,
     /// The value, not yet decoded.
     pub(crate) raw: Raw,
+    /// The value as the user wrote it: a TOML literal for file values, the
+    /// raw text for environment variables.
+    pub(crate) shown: String,
     /// How the user spelled the location: a dotted file key or a variable.
     pub(crate) origin: String,
     /// The layer it came from.
     pub(crate) source: Source,
 }
 
-/// Every setting sourced from its default.
-pub(crate) fn default_sources() -> Sources {
-    SETTINGS
+/// Every setting of `table` sourced from its default.
+pub(crate) fn default_sources<T>(table: &[Setting<T>]) -> Sources {
+    table
         .iter()
-        .map(|s| (s.name.to_owned(), Source::Default))
+        .map(|s| (s.name().to_owned(), Source::Default))
         .collect()
 }
 
 /// Applies `assignments` in order on top of `config`, recording each
 /// setting's source; later assignments win.
-pub(crate) fn overlay(
-    mut config: PoolConfig,
+pub(crate) fn overlay<T>(
+    table: &[Setting<T>],
+    mut config: T,
     mut sources: Sources,
     assignments: impl IntoIterator<Item = Assignment>,
-) -> Result<(PoolConfig, Sources), ConfigError> {
+) -> Result<(T, Sources), ConfigError> {
     for assignment in assignments {
         let Assignment {
             setting,
             raw,
+            shown,
             origin,
             source,
         } = assignment;
+        let setting = &table[setting];
         setting
             .apply(&mut config, &raw)
             .map_err(|mismatch| ConfigError::Parse {
                 setting: origin,
-                value: raw.shown(),
+                value: shown,
                 expected: mismatch.expected,
                 source: mismatch.source,
             })?;
-        sources.insert(setting.name.to_owned(), source);
+        sources.insert(setting.name().to_owned(), source);
     }
     Ok((config, sources))
 }

@@ -3,9 +3,8 @@
 
 use std::time::Duration;
 
-use super::codec::{SettingValue, literal};
-use super::enums::Locking;
 use super::error::ConfigError;
+use super::schema::{Problems, SettingValue};
 use super::settings::{MAX_CAPACITY, PoolConfig};
 
 /// Longest allowed `pool_name`, in characters.
@@ -15,35 +14,9 @@ pub const MAX_LIFETIME_JITTER: f64 = 0.5;
 /// Shortest allowed `keepalive_interval` (HikariCP requires 30s; shorter
 /// intervals are allowed for tests).
 pub const MIN_KEEPALIVE_INTERVAL: Duration = Duration::from_millis(100);
-/// Largest allowed `sqlite.statement_cache_capacity`.
-pub const MAX_STATEMENT_CACHE_CAPACITY: u32 = 10_000;
-
-/// Collects rule violations.
-#[derive(Default)]
-struct Problems(Vec<ConfigError>);
-
-impl Problems {
-    /// Records a violation of `rule` by `setting` unless `ok`.
-    fn require<T: SettingValue>(
-        &mut self,
-        ok: bool,
-        setting: &'static str,
-        value: &T,
-        rule: impl FnOnce() -> String,
-    ) {
-        if !ok {
-            self.0.push(ConfigError::Invalid {
-                setting,
-                value: literal(&value.to_toml()),
-                rule: rule(),
-            });
-        }
-    }
-}
-
 /// `"10s"`, for rule texts.
 fn show<T: SettingValue>(value: &T) -> String {
-    literal(&value.to_toml())
+    value.shown()
 }
 
 impl PoolConfig {
@@ -65,8 +38,7 @@ impl PoolConfig {
         self.check_timeouts(&mut p);
         self.check_lifetimes(&mut p);
         self.check_backoff(&mut p);
-        self.check_sqlite(&mut p);
-        p.0
+        p.into_vec()
     }
 
     fn check_pool_name(&self, p: &mut Problems) {
@@ -226,48 +198,6 @@ impl PoolConfig {
             "connect_backoff_max",
             &self.connect_backoff_max,
             || format!("must be >= connect_backoff_initial ({})", show(&initial)),
-        );
-    }
-
-    fn check_sqlite(&self, p: &mut Problems) {
-        let sqlite = &self.sqlite;
-        p.require(!sqlite.path.is_empty(), "sqlite.path", &sqlite.path, || {
-            "must not be empty".to_owned()
-        });
-        p.require(
-            !sqlite.path.contains('\0'),
-            "sqlite.path",
-            &sqlite.path,
-            || "must not contain NUL characters".to_owned(),
-        );
-        p.require(
-            sqlite.statement_cache_capacity <= MAX_STATEMENT_CACHE_CAPACITY,
-            "sqlite.statement_cache_capacity",
-            &sqlite.statement_cache_capacity,
-            || format!("must be <= {MAX_STATEMENT_CACHE_CAPACITY}"),
-        );
-        // SQLite takes these as signed integers.
-        p.require(
-            i64::try_from(sqlite.mmap_size).is_ok(),
-            "sqlite.mmap_size",
-            &sqlite.mmap_size,
-            || format!("must be <= {}", i64::MAX),
-        );
-        p.require(
-            sqlite.busy_timeout.as_millis() <= i32::MAX as u128,
-            "sqlite.busy_timeout",
-            &sqlite.busy_timeout,
-            || format!("must be at most {} ms, SQLite's limit", i32::MAX),
-        );
-        p.require(
-            cfg!(unix) || sqlite.locking == Locking::Shared,
-            "sqlite.locking",
-            &sqlite.locking,
-            || {
-                "\"process\" needs SQLite's unix-excl VFS, which exists only on unix; \
-                 use \"shared\""
-                    .to_owned()
-            },
         );
     }
 }

@@ -132,15 +132,18 @@ impl<M: Manager> Builder<M> {
         self
     }
 
-    /// Drives time from `clock` instead of the system clock (tests).
+    /// Drives time from `clock` instead of the system clock (tests; feature
+    /// `test-util`).
+    #[cfg(feature = "test-util")]
     pub fn clock(mut self, clock: std::sync::Arc<ManualClock>) -> Self {
         self.clock = Some(clock);
         self
     }
 
     /// Runs no background thread; the caller drives background work with
-    /// `Pool::run_background_step` (deterministic tests and loom models).
-    #[doc(hidden)]
+    /// `Pool::run_background_step` (deterministic tests and loom models;
+    /// feature `test-util`).
+    #[cfg(feature = "test-util")]
     pub fn manual_background(mut self) -> Self {
         self.manual_background = true;
         self

@@ -35,7 +35,7 @@
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::time::Duration;
 
-use crossbeam::utils::CachePadded;
+use crossbeam_utils::CachePadded;
 
 use crate::clock::{Clock, Nanos, nanos};
 use crate::config::{ConfigError, PoolConfig};

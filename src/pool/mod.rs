@@ -217,19 +217,20 @@ impl<M: Manager> Pool<M> {
     /// [`reconfigure`](Self::reconfigure). On any error the running
     /// configuration is left untouched. Explicit builder calls made when the
     /// pool was built are not re-applied: the file is the whole truth.
+    #[cfg(feature = "config")]
     pub fn reload_from_file(
         &self,
         path: impl AsRef<std::path::Path>,
         profile: &str,
     ) -> Result<(), ConfigError> {
-        let vars = std::env::vars_os().map(|(name, value)| {
-            (
-                name.to_string_lossy().into_owned(),
-                value.to_string_lossy().into_owned(),
-            )
-        });
+        let vars = crate::config::process_env();
         let config = PoolConfig::load(Some(path.as_ref()), Some(profile), vars)?;
         self.reconfigure(config)
+    }
+
+    /// The manager the pool opens and checks connections with.
+    pub fn manager(&self) -> &M {
+        &self.shared.manager
     }
 
     /// The pool's name (`pool_name`).
@@ -289,8 +290,9 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Runs one pass of background work on the calling thread (pools built
-    /// with [`Builder::manual_background`]: tests and loom models).
-    #[doc(hidden)]
+    /// with `Builder::manual_background`: tests and loom models; feature
+    /// `test-util`).
+    #[cfg(feature = "test-util")]
     pub fn run_background_step(&self) {
         crate::worker::step(&self.shared, true);
     }

@@ -11,15 +11,15 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 
 use super::{HistogramSnapshot, Stats};
 
 /// Thresholds for [`Pool::health_with`](crate::Pool::health_with) and
 /// [`Stats::health`]. Every field has a documented default; build
 /// with `HealthThresholds { max_p99_acquire_wait: ..., ..Default::default() }`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default))]
 pub struct HealthThresholds {
     /// Ratios and percentiles of gets (`low_hit_ratio`, `frequent_waits`,
     /// `slow_acquire`) are judged only after this many gets; before, they are
@@ -67,8 +67,9 @@ impl Default for HealthThresholds {
 
 /// Overall verdict, and the severity of one finding. Ordered: `Healthy <
 /// Degraded < Unhealthy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum HealthStatus {
     /// Nothing to act on.
     Healthy,
@@ -96,7 +97,8 @@ impl fmt::Display for HealthStatus {
 }
 
 /// One rule that fired: why, and what to do about it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HealthFinding {
     /// [`HealthStatus::Degraded`] or [`HealthStatus::Unhealthy`].
     pub severity: HealthStatus,
@@ -109,7 +111,8 @@ pub struct HealthFinding {
 }
 
 /// The figures the rules judged, for the report's reader.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HealthSummary {
     /// Every get outcome.
     pub gets: u64,
@@ -167,7 +170,8 @@ pub struct HealthSummary {
 ///
 /// The status is the worst severity found, [`HealthStatus::Healthy`] when no
 /// rule fires.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HealthReport {
     /// The pool's name.
     pub pool: String,

@@ -112,34 +112,36 @@ impl AtomicHistogram {
 
 /// Percentiles of one histogram (each within 12.5% of the true value).
 /// Serialises durations as seconds (`f64`), as dashboards expect.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HistogramSnapshot {
     /// Values recorded.
     pub count: u64,
     /// Their sum.
-    #[serde(serialize_with = "seconds")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "seconds"))]
     pub sum: Duration,
     /// Median.
-    #[serde(serialize_with = "seconds")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "seconds"))]
     pub p50: Duration,
     /// 95th percentile.
-    #[serde(serialize_with = "seconds")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "seconds"))]
     pub p95: Duration,
     /// 99th percentile.
-    #[serde(serialize_with = "seconds")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "seconds"))]
     pub p99: Duration,
     /// 99.9th percentile.
-    #[serde(serialize_with = "seconds")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "seconds"))]
     pub p999: Duration,
     /// Largest value recorded (exact).
-    #[serde(serialize_with = "seconds")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "seconds"))]
     pub max: Duration,
     /// Non-empty buckets as (upper bound, count), ascending: enough to render
     /// a cumulative Prometheus histogram. Not serialised.
-    #[serde(skip)]
+    #[cfg_attr(feature = "serde", serde(skip))]
     pub buckets: Vec<(Duration, u64)>,
 }
 
+#[cfg(feature = "serde")]
 fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(duration.as_secs_f64())
 }

@@ -17,7 +17,7 @@
 
 use metrics::{Label, Unit};
 
-use super::prometheus::{Kind, Samples, families};
+use super::families::{Kind, Samples, families};
 use super::{HistogramSnapshot, Stats};
 
 impl Stats {

@@ -14,13 +14,16 @@
 //! amortised clock cost under half a nanosecond. Everything else is recorded
 //! on slow paths.
 
+#[cfg(any(feature = "prometheus", feature = "metrics"))]
+mod families;
 pub(crate) mod health;
 mod histogram;
 #[cfg(feature = "metrics")]
 mod metrics_export;
+#[cfg(feature = "prometheus")]
 mod prometheus;
 
-use crossbeam::utils::CachePadded;
+use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use self::health::{
@@ -30,8 +33,9 @@ pub(crate) use self::histogram::AtomicHistogram;
 pub use self::histogram::HistogramSnapshot;
 
 /// Why the pool closed a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum CloseReason {
     /// The user marked it broken, or `has_broken` said so on return.
@@ -226,7 +230,8 @@ impl Recorder {
 }
 
 /// Instantaneous counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Gauges {
     /// Connections open or being opened.
     pub total: u32,
@@ -245,7 +250,8 @@ pub struct Gauges {
 }
 
 /// Monotonic counters since the pool was built.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Counters {
     /// Every `get`/`try_get` outcome:
     /// `hits + waited + timeouts + rejected + no_idle + failed_fast`.
@@ -270,7 +276,7 @@ pub struct Counters {
     /// Connect attempts that failed.
     pub connect_failures: u64,
     /// Connections closed, by reason (a JSON object keyed by reason).
-    #[serde(serialize_with = "closed_as_map")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "closed_as_map"))]
     pub closed: Vec<(CloseReason, u64)>,
     /// Validity checks run (checkout and keepalive).
     pub validations: u64,
@@ -290,6 +296,7 @@ impl Counters {
     }
 }
 
+#[cfg(feature = "serde")]
 fn closed_as_map<S: serde::Serializer>(
     closed: &[(CloseReason, u64)],
     serializer: S,
@@ -304,7 +311,8 @@ fn closed_as_map<S: serde::Serializer>(
 
 /// A consistent-enough snapshot of the pool's statistics (each field is read
 /// atomically; the fields are not read at one instant). Serialises to JSON.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Stats {
     /// The pool's name.
     pub pool: String,

@@ -1,18 +1,18 @@
 //! [`SqlitePool`]: one writer connection and a pool of read-only readers
 //! over one SQLite database.
 //!
-//! Owns: how a [`PoolConfig`] is split into a writer pool and a reader pool,
+//! Owns: how a [`Config`] is split into a writer pool and a reader pool,
 //! and the order they open in. It may not open connections itself.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::error::SqliteError;
-use super::manager::SqliteManager;
-use crate::config::{MAX_POOL_NAME_LEN, PoolConfig, SqliteConfig};
-use crate::error::{Error, State};
-use crate::manager::Manager;
-use crate::pool::{Pool, PooledConnection};
+use slotpool::config::MAX_POOL_NAME_LEN;
+use slotpool::{ConfigError, Error, Manager, Pool, PoolConfig, PooledConnection, State};
+
+use crate::config::{Config, SqliteConfig};
+use crate::error::SqliteError;
+use crate::manager::SqliteManager;
 
 /// A connection checked out of a [`SqlitePool`] (or any
 /// `Pool<SqliteManager>`); derefs to [`rusqlite::Connection`].
@@ -42,13 +42,12 @@ pub type SqliteConnection<'a> = PooledConnection<'a, SqliteManager>;
     not(feature = "loom"),
     doc = r#"
 ```
-use slotpool::PoolConfig;
-use slotpool::sqlite::SqlitePool;
+use slotpool_sqlite::{Config, SqlitePool};
 
 let dir = tempfile::tempdir().unwrap();
-let mut config = PoolConfig::default();
+let mut config = Config::default();
 config.sqlite.path = dir.path().join("app.db").display().to_string();
-config.max_size = 4; // readers
+config.pool.max_size = 4; // readers
 let pool = SqlitePool::new(config).unwrap();
 
 pool.writer().unwrap().execute_batch(
@@ -79,17 +78,12 @@ impl SqlitePool {
     /// that cannot be opened (missing directory, not a database, no
     /// permission) fails here at once with [`Error::Connect`]; then waits up
     /// to `connection_timeout` for the writer pool's connection.
-    pub fn new(config: PoolConfig) -> Result<Self, Error<SqliteError>> {
+    pub fn new(config: Config) -> Result<Self, Error<SqliteError>> {
         config.validate()?;
-        let writer_config = PoolConfig {
-            pool_name: pool_name(&config.pool_name, "-writer"),
-            max_size: 1,
-            min_idle: 1,
-            capacity: Some(1),
-            ..config.clone()
-        };
+        let Config { pool, sqlite } = config;
+        let writer_config = writer_config(&pool);
         let name = writer_config.pool_name.clone();
-        let manager = manager(&name, writer_config.sqlite.clone())?;
+        let manager = manager(&name, sqlite.clone())?;
         // Open the database once on this thread before any pool: a bad path
         // fails here at once with SQLite's own error, and the file exists in
         // WAL mode before a read-only reader (which can do neither) opens it.
@@ -102,22 +96,37 @@ impl SqlitePool {
         // Keep the writer's connection open from the start.
         drop(writer.get()?);
 
-        let mut reader_config = PoolConfig {
-            pool_name: pool_name(&config.pool_name, "-readers"),
-            min_idle: config.min_idle.min(config.max_size),
-            ..config
-        };
-        reader_config.sqlite.read_only = true;
-        let readers = build(reader_config)?;
+        let reader_config = reader_config(&pool);
+        let manager = self::manager(&reader_config.pool_name, reader_settings(&sqlite))?;
+        let readers = Pool::builder().config(reader_config).build(manager)?;
         Ok(Self { writer, readers })
     }
 
     /// A pool over the database file at `path` with the default
     /// configuration (10 readers).
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self, Error<SqliteError>> {
-        let mut config = PoolConfig::default();
+        let mut config = Config::default();
         config.sqlite.path = path.as_ref().to_string_lossy().into_owned();
         Self::new(config)
+    }
+
+    /// Applies a new configuration to both pools while they serve: the
+    /// pool settings through [`Pool::reconfigure`] (the writer keeps its one
+    /// connection), the `[sqlite]` settings through
+    /// [`SqliteManager::reconfigure`] to connections opened from now on.
+    /// Nothing changes when the configuration is invalid.
+    pub fn reconfigure(&self, config: Config) -> Result<(), ConfigError> {
+        config.validate()?;
+        let Config { pool, sqlite } = config;
+        // Pool names are fixed; keep the running ones.
+        let mut writer_config = writer_config(&pool);
+        writer_config.pool_name = self.writer.name().to_owned();
+        let mut reader_config = reader_config(&pool);
+        reader_config.pool_name = self.readers.name().to_owned();
+        self.writer.manager().reconfigure(&sqlite);
+        self.readers.manager().reconfigure(&reader_settings(&sqlite));
+        self.writer.reconfigure(writer_config)?;
+        self.readers.reconfigure(reader_config)
     }
 
     /// The writer connection, waiting up to `connection_timeout` while
@@ -181,9 +190,32 @@ fn pool_name(base: &str, suffix: &str) -> String {
     name
 }
 
-fn build(config: PoolConfig) -> Result<Pool<SqliteManager>, Error<SqliteError>> {
-    let manager = manager(&config.pool_name, config.sqlite.clone())?;
-    Pool::builder().config(config).build(manager)
+/// The writer pool's settings: one connection, always open.
+fn writer_config(pool: &PoolConfig) -> PoolConfig {
+    PoolConfig {
+        pool_name: pool_name(&pool.pool_name, "-writer"),
+        max_size: 1,
+        min_idle: 1,
+        capacity: Some(1),
+        ..pool.clone()
+    }
+}
+
+/// The reader pool's settings: `max_size` readers, `min_idle` of them open.
+fn reader_config(pool: &PoolConfig) -> PoolConfig {
+    PoolConfig {
+        pool_name: pool_name(&pool.pool_name, "-readers"),
+        min_idle: pool.min_idle.min(pool.max_size),
+        ..pool.clone()
+    }
+}
+
+/// Readers open the database read-only.
+fn reader_settings(sqlite: &SqliteConfig) -> SqliteConfig {
+    SqliteConfig {
+        read_only: true,
+        ..sqlite.clone()
+    }
 }
 
 fn manager(pool: &str, config: SqliteConfig) -> Result<SqliteManager, Error<SqliteError>> {

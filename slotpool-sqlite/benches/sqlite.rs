@@ -2,7 +2,7 @@
 //! 1")` + query + return, on 1 thread and on 2 threads (4 connections, so
 //! nobody waits).
 //!
-//! Every pool wraps the same `slotpool::sqlite::SqliteManager` (a WAL file
+//! Every pool wraps the same `slotpool_sqlite::SqliteManager` (a WAL file
 //! database in a temporary directory, the crate's default pragmas and
 //! statement cache), so only the pool machinery differs:
 //!
@@ -17,6 +17,7 @@
 //! `cargo bench --bench sqlite` (add `-- --quick` for a smoke run).
 //! Reported as time per statement per thread.
 
+#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use std::sync::{Arc, Barrier};
@@ -27,7 +28,7 @@ use common::block_on;
 use criterion::{Criterion, criterion_group, criterion_main};
 use rusqlite::Connection;
 use slotpool::Manager;
-use slotpool::sqlite::{SqliteError, SqliteManager};
+use slotpool_sqlite::{SqliteError, SqliteManager};
 
 /// The statement every variant runs.
 fn statement(conn: &Connection) -> i64 {

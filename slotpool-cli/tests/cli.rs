@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-use slotpool::PoolConfig;
+use slotpool_sqlite::Config;
 use tempfile::TempDir;
 
 /// The binary with no `SLOTPOOL_*` variables from the caller's environment.
@@ -30,8 +30,16 @@ fn write(dir: &TempDir, name: &str, contents: &str) -> PathBuf {
     path
 }
 
+/// The repository root: where a newcomer runs the README's commands.
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("slotpool-cli lives in the workspace")
+        .to_path_buf()
+}
+
 fn repo_config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml")
+    repo_root().join("config.toml")
 }
 
 /// Runs `args`, expects failure with exit code `code`, and checks stderr is
@@ -292,9 +300,9 @@ fn config_show_says_where_each_value_came_from() {
     assert!(line("connection_timeout").contains("# default"));
 
     // The output is TOML for the same configuration.
-    let shown: PoolConfig = toml::from_str(&stdout).expect("config show prints TOML");
-    assert_eq!(shown.max_size, 3);
-    assert_eq!(shown.min_idle, 2);
+    let shown: Config = toml::from_str(&stdout).expect("config show prints TOML");
+    assert_eq!(shown.pool.max_size, 3);
+    assert_eq!(shown.pool.min_idle, 2);
     assert_eq!(shown.sqlite.cache_size, -8000);
     assert_eq!(shown.sqlite.path, "ci.db");
 }
@@ -616,4 +624,56 @@ fn an_unknown_environment_variable_is_reported() {
         1,
         "SLOTPOOL_MAX_SIZE",
     );
+}
+
+/// The README's `cargo run --release -- config show --profile prod`, run
+/// from the repository root, reads `./config.toml` without `--config`.
+#[test]
+fn config_show_reads_the_working_directorys_config_toml() {
+    let output = slotpool()
+        .current_dir(repo_root())
+        .args(["config", "show", "--profile", "prod"])
+        .output()
+        .expect("run slotpool");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("max_size = "))
+        .unwrap_or_else(|| panic!("no max_size in:\n{stdout}"));
+    assert!(line.starts_with("max_size = 10 "), "{line}");
+    assert!(line.contains("config.toml [profiles.prod]"), "{line}");
+}
+
+/// `config check` with no file checks `./config.toml`.
+#[test]
+fn config_check_defaults_to_the_working_directorys_config_toml() {
+    slotpool()
+        .current_dir(repo_root())
+        .args(["config", "check"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("profile `prod`: ok"));
+    // Elsewhere, with no such file, it says which file it looked for.
+    let dir = temp_dir();
+    fails_with(
+        slotpool().current_dir(dir.path()).args(["config", "check"]),
+        1,
+        "config.toml",
+    );
+}
+
+/// Where there is no `config.toml` and none is named, `config show` shows
+/// the defaults.
+#[test]
+fn config_show_without_a_file_elsewhere_shows_the_defaults() {
+    let dir = temp_dir();
+    let output = slotpool()
+        .current_dir(dir.path())
+        .args(["config", "show"])
+        .output()
+        .expect("run slotpool");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("max_size = 10"), "{stdout}");
 }

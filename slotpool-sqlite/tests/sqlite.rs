@@ -8,9 +8,10 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use rusqlite::ErrorCode;
-use slotpool::config::{Locking, SqliteConfig, Synchronous, TempStore};
-use slotpool::sqlite::{SqliteError, SqliteManager, SqlitePool};
 use slotpool::{ErrorClass, Manager, Pool, PoolConfig};
+use slotpool_sqlite::{
+    Config, Locking, SqliteConfig, SqliteError, SqliteManager, SqlitePool, Synchronous, TempStore,
+};
 use tempfile::TempDir;
 
 fn temp_dir() -> TempDir {
@@ -27,10 +28,13 @@ fn pragma<T: rusqlite::types::FromSql>(conn: &rusqlite::Connection, name: &str) 
 }
 
 fn sqlite_pool(dir: &TempDir, readers: u32, busy_timeout: Duration) -> SqlitePool {
-    let mut config = PoolConfig {
-        max_size: readers,
-        connection_timeout: Duration::from_secs(10),
-        ..PoolConfig::default()
+    let mut config = Config {
+        pool: PoolConfig {
+            max_size: readers,
+            connection_timeout: Duration::from_secs(10),
+            ..PoolConfig::default()
+        },
+        ..Config::default()
     };
     config.sqlite.path = path_in(dir, "app.db");
     config.sqlite.busy_timeout = busy_timeout;
@@ -294,7 +298,7 @@ fn a_missing_directory_is_named_and_permanent() {
     assert_eq!(manager.classify(&error), ErrorClass::Permanent);
     assert!(error.to_string().contains("no/such/dir"), "{error}");
 
-    let mut config = PoolConfig::default();
+    let mut config = Config::default();
     config.sqlite.path = path.display().to_string();
     let started = Instant::now();
     let error = SqlitePool::new(config).expect_err("the pool reports it");
@@ -434,12 +438,13 @@ fn locking_cannot_change_while_the_pool_runs() {
     let dir = temp_dir();
     let db = path_in(&dir, "kept.db");
     let pool = locking_pool(&db, Locking::Shared);
-    let mut config = PoolConfig {
+    let config = PoolConfig {
         max_size: 2,
         ..PoolConfig::default()
     };
-    config.sqlite.path.clone_from(&db);
-    config.sqlite.locking = Locking::Process;
+    let mut sqlite = pool.manager().config().clone();
+    sqlite.locking = Locking::Process;
+    pool.manager().reconfigure(&sqlite);
     pool.reconfigure(config).unwrap();
     // A connection opened after the change still uses SQLite's unix VFS.
     let conn = pool.get().unwrap();
@@ -552,4 +557,61 @@ fn another_process_reads_while_a_shared_locking_pool_is_open() {
         .unwrap();
     assert_eq!(read_from_another_process(&db), "read 7");
     drop(conn);
+}
+
+#[test]
+fn new_sqlite_settings_apply_to_connections_opened_afterwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteConfig {
+        path: dir.path().join("app.db").to_string_lossy().into_owned(),
+        cache_size: -1000,
+        ..Default::default()
+    };
+    let pool = Pool::builder()
+        .max_size(2)
+        .build(SqliteManager::new(sqlite.clone()).unwrap())
+        .unwrap();
+    let cache_size = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("PRAGMA cache_size", [], |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(cache_size(&pool.get().unwrap()), -1000);
+    let changed = SqliteConfig {
+        cache_size: -4321,
+        ..sqlite
+    };
+    pool.manager().reconfigure(&changed);
+    pool.reconfigure((*pool.config()).clone()).unwrap();
+    pool.evict_idle(); // retire the connection opened with the old settings
+    assert_eq!(cache_size(&pool.get().unwrap()), -4321);
+}
+
+#[test]
+fn sqlite_pool_reconfigure_reaches_both_pools_and_keeps_their_shape() {
+    let dir = temp_dir();
+    let pool = sqlite_pool(&dir, 2, Duration::from_secs(5));
+    let cache_size = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("PRAGMA cache_size", [], |row| row.get(0))
+            .unwrap()
+    };
+    let mut config = Config::default();
+    config.pool.max_size = 5;
+    config.sqlite.path = path_in(&dir, "app.db");
+    config.sqlite.cache_size = -777;
+    pool.reconfigure(config.clone()).unwrap();
+    assert_eq!(pool.reader_pool().config().max_size, 5);
+    assert_eq!(pool.writer_pool().config().max_size, 1, "one writer, always");
+    pool.reader_pool().evict_idle();
+    pool.writer_pool().evict_idle();
+    assert_eq!(cache_size(&pool.reader().unwrap()), -777);
+    assert_eq!(cache_size(&pool.writer().unwrap()), -777);
+    assert!(
+        pool.reader().unwrap().execute_batch("CREATE TABLE x(y)").is_err(),
+        "readers stay read-only"
+    );
+
+    // An invalid configuration changes nothing.
+    config.pool.max_size = 0;
+    assert!(pool.reconfigure(config).is_err());
+    assert_eq!(pool.reader_pool().config().max_size, 5);
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use slotpool::ConfigError;
-use slotpool::sqlite::SqliteError;
+use slotpool_sqlite::SqliteError;
 
 /// A command failed; `main` prints it as `slotpool: <message>` and exits 1.
 #[derive(Debug, thiserror::Error)]

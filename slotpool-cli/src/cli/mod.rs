@@ -50,7 +50,7 @@ fn run(command: Command) -> Result<(), CliError> {
     match command {
         Command::Bench(args) => bench::run(&args),
         Command::Config(ConfigCommand::Show(source)) => config_cmd::show(&source),
-        Command::Config(ConfigCommand::Check { file }) => config_cmd::check(&file),
+        Command::Config(ConfigCommand::Check { file }) => config_cmd::check(file.as_deref()),
         Command::Stats(args) => stats_cmd::run(&args),
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use comfy_table::{CellAlignment, Table, presets};
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use slotpool::config::Locking;
+use slotpool_sqlite::Locking;
 
 use super::args::Workload;
 use super::bench::PlanSummary;

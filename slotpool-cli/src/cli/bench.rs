@@ -33,8 +33,8 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rusqlite::Connection;
 use slotpool::Manager;
-use slotpool::config::Locking;
-use slotpool::sqlite::SqliteManager;
+use slotpool_sqlite::Locking;
+use slotpool_sqlite::SqliteManager;
 
 use super::args::{BenchArgs, Competitor, Workload};
 use super::backends::{self, Backend, OpError, R2d2, Slotpool, Unpooled};
@@ -124,7 +124,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let bench = BenchReport::new(
         &plan.describe(),
         &db,
-        config.max_size,
+        config.pool.max_size,
         config.sqlite.locking,
         results,
     );

@@ -6,8 +6,8 @@
 
 use rusqlite::Connection;
 use slotpool::Manager;
-use slotpool::sqlite::{SqliteError, SqliteManager, SqlitePool};
-use slotpool::{PoolConfig, config::SqliteConfig};
+use slotpool_sqlite::{SqliteError, SqliteManager, SqlitePool};
+use slotpool_sqlite::{Config, SqliteConfig};
 
 use super::error::CliError;
 
@@ -155,7 +155,7 @@ pub struct Slotpool(pub SqlitePool);
 
 impl Slotpool {
     /// Builds the pool (opening the writer).
-    pub fn new(config: PoolConfig) -> Result<Self, CliError> {
+    pub fn new(config: Config) -> Result<Self, CliError> {
         Ok(Self(SqlitePool::new(config)?))
     }
 }
@@ -214,14 +214,14 @@ pub struct R2d2 {
 impl R2d2 {
     /// Builds both pools (r2d2 opens `min_idle = max_size` connections at
     /// once by default).
-    pub fn new(config: &PoolConfig) -> Result<Self, CliError> {
+    pub fn new(config: &Config) -> Result<Self, CliError> {
         let writer = r2d2::Pool::builder()
             .max_size(1)
-            .connection_timeout(config.connection_timeout)
+            .connection_timeout(config.pool.connection_timeout)
             .build(R2d2Manager(SqliteManager::new(config.sqlite.clone())?))?;
         let readers = r2d2::Pool::builder()
-            .max_size(config.max_size)
-            .connection_timeout(config.connection_timeout)
+            .max_size(config.pool.max_size)
+            .connection_timeout(config.pool.connection_timeout)
             .build(R2d2Manager(SqliteManager::new(SqliteConfig {
                 read_only: true,
                 ..config.sqlite.clone()

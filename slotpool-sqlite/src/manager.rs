@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::error::SqliteError;
 use crate::config::{JournalMode, Locking, SqliteConfig};
-use crate::manager::{ErrorClass, Manager};
+use slotpool::{ErrorClass, Manager};
 
 /// How [`SqliteConfig::pragmas`] spells the journal-mode statement.
 const JOURNAL_MODE_PRAGMA: &str = "PRAGMA journal_mode";
@@ -64,7 +64,7 @@ impl Target {
 }
 
 /// Opens SQLite connections (rusqlite, bundled SQLite) for a
-/// [`Pool`](crate::Pool): a database file, or a named in-memory database
+/// [`Pool`](slotpool::Pool): a database file, or a named in-memory database
 /// shared by all of the pool's connections.
 ///
 /// Each new connection gets the [`SqliteConfig::pragmas`] (WAL, `synchronous
@@ -78,7 +78,7 @@ impl Target {
 /// The pooled connection is a plain [`rusqlite::Connection`]. Because a
 /// pool cannot see the errors a borrower met, [`Manager::has_broken`] always
 /// reports `false`; after an error such as `SQLITE_CORRUPT`, call
-/// [`PooledConnection::mark_broken`](crate::PooledConnection::mark_broken).
+/// [`PooledConnection::mark_broken`](slotpool::PooledConnection::mark_broken).
 ///
 #[cfg_attr(
     not(feature = "loom"),
@@ -387,12 +387,17 @@ impl Manager for SqliteManager {
         error.class()
     }
 
-    /// New `[sqlite]` settings apply to connections opened from now on.
-    /// `path`, `read_only` and `locking` name the database itself and how it
-    /// is opened, and cannot change under a running pool: a different value
-    /// is ignored, with a warning.
-    fn on_reconfigure(&self, config: &crate::config::PoolConfig) {
-        let mut settings = config.sqlite.clone();
+}
+
+impl SqliteManager {
+    /// New `[sqlite]` settings apply to connections opened from now on
+    /// (open ones keep theirs until they retire). `path`, `read_only` and
+    /// `locking` name the database itself and how it is opened, and cannot
+    /// change under a running pool: a different value is ignored, with a
+    /// warning. [`SqlitePool::reconfigure`](crate::SqlitePool::reconfigure)
+    /// calls this for both of its pools.
+    pub fn reconfigure(&self, settings: &SqliteConfig) {
+        let mut settings = settings.clone();
         if settings.path != self.config.path
             || settings.read_only != self.config.read_only
             || settings.locking != self.config.locking

@@ -6,7 +6,7 @@
 
 use rusqlite::ErrorCode;
 
-use crate::manager::ErrorClass;
+use slotpool::ErrorClass;
 
 /// An error from [`SqliteManager`](super::SqliteManager). Every variant that
 /// comes from opening or configuring a connection names the database, so the

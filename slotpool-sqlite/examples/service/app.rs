@@ -27,7 +27,7 @@ use axum::{Json, Router};
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use slotpool::Pool;
-use slotpool::sqlite::{SqliteError, SqliteManager};
+use slotpool_sqlite::{SqliteError, SqliteManager};
 use slotpool::stats::HealthStatus;
 
 /// The pool every handler shares.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use slotpool::config::Locking;
+use slotpool_sqlite::Locking;
 
 /// slotpool: a lock-free connection pool; benchmark it, inspect its
 /// configuration and its counts.
@@ -36,7 +36,8 @@ pub enum Command {
 /// variables.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConfigSource {
-    /// Configuration file (TOML); default: `$SLOTPOOL_CONFIG`, else none.
+    /// Configuration file (TOML); default: `$SLOTPOOL_CONFIG`, else none
+    /// (`config show`: else `./config.toml` when it exists).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Profile to load from the file; default: `$SLOTPOOL_PROFILE`, else `dev`.
@@ -142,13 +143,15 @@ pub struct BenchArgs {
 /// `slotpool config ...`.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Print the effective configuration as TOML, each value with its source.
+    /// Print the effective configuration as TOML, each value with its
+    /// source. Reads `--config`, else `$SLOTPOOL_CONFIG`, else
+    /// `./config.toml` when it exists.
     Show(ConfigSource),
     /// Validate every profile of a configuration file; exit 1 on any problem.
     Check {
-        /// The configuration file.
+        /// The configuration file [default: ./config.toml].
         #[arg(value_name = "FILE")]
-        file: PathBuf,
+        file: Option<PathBuf>,
     },
 }
 

@@ -6,7 +6,7 @@
 
 use comfy_table::{CellAlignment, Table, presets};
 use slotpool::Stats;
-use slotpool::sqlite::SqlitePool;
+use slotpool_sqlite::SqlitePool;
 
 use super::args::StatsArgs;
 use super::backends;

@@ -1,0 +1,180 @@
+//! serde for configuration types (feature `serde`), driven by the settings
+//! table, so serde, the TOML loader and `config show` accept and write the
+//! same spellings (`"30s"`, `"off"`, `"auto"`).
+//!
+//! Owns: [`serialize`] and [`deserialize`] for any [`Settings`] type, and
+//! the impls for [`PoolConfig`]. A backend's configuration implements serde
+//! by calling the same two functions. Missing fields take their defaults;
+//! unknown fields are errors, as in the loader.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize as _;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+
+use super::schema::{Raw, Setting, Settings, Value};
+use super::settings::PoolConfig;
+
+/// Serialises `config` as a map: top-level settings, then one nested map
+/// per section.
+pub fn serialize<T: Settings, S: Serializer>(config: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    let table = T::settings();
+    let mut top: Vec<(&str, Node)> = Vec::new();
+    for setting in &table {
+        let value = Node::Scalar(setting.value(config));
+        match setting.section() {
+            None => top.push((setting.leaf(), value)),
+            Some(section) => {
+                if let Some((_, Node::Table(body))) = top.iter_mut().find(|(k, _)| *k == section) {
+                    body.insert(setting.leaf().to_owned(), value);
+                } else {
+                    let body = BTreeMap::from([(setting.leaf().to_owned(), value)]);
+                    top.push((section, Node::Table(body)));
+                }
+            }
+        }
+    }
+    let mut map = serializer.serialize_map(Some(top.len()))?;
+    for (key, value) in &top {
+        map.serialize_entry(key, value)?;
+    }
+    map.end()
+}
+
+/// Deserialises a map written as [`serialize`] writes it; missing settings
+/// keep `T`'s defaults.
+pub fn deserialize<'de, T: Settings, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+    let Node::Table(fields) = Node::deserialize(deserializer)? else {
+        return Err(de::Error::custom("expected a table of settings"));
+    };
+    let table = T::settings();
+    let mut config = T::default();
+    apply(&table, &mut config, "", fields)?;
+    Ok(config)
+}
+
+fn apply<T, E: de::Error>(
+    table: &[Setting<T>],
+    config: &mut T,
+    prefix: &str,
+    fields: BTreeMap<String, Node>,
+) -> Result<(), E> {
+    for (key, node) in fields {
+        let name = format!("{prefix}{key}");
+        let setting = table.iter().find(|s| s.name() == name);
+        match (setting, node) {
+            (Some(setting), node) => {
+                let (raw, shown) = match node {
+                    Node::Scalar(value) => (Raw::Value(value.clone()), value.literal()),
+                    Node::Table(_) => (Raw::Other, "a table".to_owned()),
+                    Node::Other => (Raw::Other, "a list".to_owned()),
+                };
+                setting.apply(config, &raw).map_err(|mismatch| {
+                    let mut message = format!(
+                        "invalid value {shown} for `{name}`: expected {}",
+                        mismatch.expected
+                    );
+                    if let Some(source) = mismatch.source {
+                        message.push_str(&format!(" ({source})"));
+                    }
+                    E::custom(message)
+                })?;
+            }
+            (None, Node::Table(inner)) if table.iter().any(|s| s.section() == Some(&*name)) => {
+                apply(table, config, &format!("{name}."), inner)?;
+            }
+            (None, _) => return Err(E::custom(format!("unknown field `{name}`"))),
+        }
+    }
+    Ok(())
+}
+
+/// A parsed value: a setting's scalar, a table, or something no setting
+/// holds.
+enum Node {
+    Scalar(Value),
+    Table(BTreeMap<String, Node>),
+    Other,
+}
+
+impl serde::Serialize for Node {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Node::Scalar(Value::Boolean(flag)) => serializer.serialize_bool(*flag),
+            Node::Scalar(Value::Integer(int)) => serializer.serialize_i64(*int),
+            Node::Scalar(Value::Float(float)) => serializer.serialize_f64(*float),
+            Node::Scalar(Value::String(text)) => serializer.serialize_str(text),
+            Node::Table(body) => body.serialize(serializer),
+            Node::Other => serializer.serialize_unit(),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a setting value or a table of settings")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Scalar(Value::Boolean(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Scalar(Value::Integer(v)))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::Scalar(
+            i64::try_from(v).map_or_else(|_| Value::String(v.to_string()), Value::Integer),
+        ))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Scalar(Value::Float(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Scalar(Value::String(v.to_owned())))
+    }
+
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(Node::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut body = BTreeMap::new();
+        while let Some((key, value)) = map.next_entry::<String, Node>()? {
+            body.insert(key, value);
+        }
+        Ok(Node::Table(body))
+    }
+}
+
+impl serde::Serialize for PoolConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize(self, serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PoolConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize(deserializer)
+    }
+}
