@@ -44,16 +44,12 @@ impl fmt::Display for State {
 /// Everything a pool operation can fail with. `E` is the manager's error,
 /// kept typed (behind an `Arc`, because one connect failure may be reported
 /// to many waiters).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error<E: std::error::Error + 'static> {
     /// No connection within the deadline. Carries the last connect error when
     /// connecting has been failing, so a database outage is not disguised as
     /// a bare timeout.
-    #[error(
-        "pool '{pool}': no connection available, request timed out after {waited:?} ({state}){}",
-        cause_suffix(.last_connect_error.as_deref())
-    )]
     TimedOut {
         /// The pool's name.
         pool: Arc<str>,
@@ -62,29 +58,24 @@ pub enum Error<E: std::error::Error + 'static> {
         /// The pool's state when the wait ended.
         state: State,
         /// The latest connect failure, if connecting failed since the last success.
-        #[source]
         last_connect_error: Option<Arc<E>>,
     },
     /// Connecting failed and the pool will not keep trying for this caller
     /// (a permanent error, or fail-fast after repeated failures).
-    #[error("pool '{pool}': connecting failed ({state}): {source}")]
     Connect {
         /// The pool's name.
         pool: Arc<str>,
         /// The pool's state at the failure.
         state: State,
         /// What the manager reported.
-        #[source]
         source: Arc<E>,
     },
     /// The pool was closed (or every handle dropped).
-    #[error("pool '{pool}' is closed")]
     Closed {
         /// The pool's name.
         pool: Arc<str>,
     },
     /// `try_get` found no idle connection.
-    #[error("pool '{pool}': no idle connection ({state})")]
     NoIdle {
         /// The pool's name.
         pool: Arc<str>,
@@ -92,7 +83,6 @@ pub enum Error<E: std::error::Error + 'static> {
         state: State,
     },
     /// `max_waiters` callers already wait; this one was turned away at once.
-    #[error("pool '{pool}': {limit} callers already waiting, the max_waiters limit ({state})")]
     TooManyWaiters {
         /// The pool's name.
         pool: Arc<str>,
@@ -102,7 +92,6 @@ pub enum Error<E: std::error::Error + 'static> {
         state: State,
     },
     /// `close_timeout` passed with connections still checked out.
-    #[error("pool '{pool}': closed, but {in_use} connections were still in use after {waited:?}")]
     CloseTimedOut {
         /// The pool's name.
         pool: Arc<str>,
@@ -112,11 +101,72 @@ pub enum Error<E: std::error::Error + 'static> {
         in_use: u32,
     },
     /// The pool's background thread could not be started.
-    #[error("could not start the pool's worker thread: {0}")]
-    WorkerSpawn(#[source] std::io::Error),
+    WorkerSpawn(std::io::Error),
     /// The configuration was rejected.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
+}
+
+impl<E: std::error::Error + 'static> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::TimedOut {
+                pool,
+                waited,
+                state,
+                last_connect_error,
+            } => write!(
+                f,
+                "pool '{pool}': no connection available, request timed out after {waited:?} ({state}){}",
+                cause_suffix(last_connect_error.as_deref())
+            ),
+            Error::Connect {
+                pool,
+                state,
+                source,
+            } => write!(f, "pool '{pool}': connecting failed ({state}): {source}"),
+            Error::Closed { pool } => write!(f, "pool '{pool}' is closed"),
+            Error::NoIdle { pool, state } => write!(f, "pool '{pool}': no idle connection ({state})"),
+            Error::TooManyWaiters { pool, limit, state } => write!(
+                f,
+                "pool '{pool}': {limit} callers already waiting, the max_waiters limit ({state})"
+            ),
+            Error::CloseTimedOut {
+                pool,
+                waited,
+                in_use,
+            } => write!(
+                f,
+                "pool '{pool}': closed, but {in_use} connections were still in use after {waited:?}"
+            ),
+            Error::WorkerSpawn(error) => {
+                write!(f, "could not start the pool's worker thread: {error}")
+            }
+            Error::Config(error) => fmt::Display::fmt(error, f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::TimedOut {
+                last_connect_error, ..
+            } => last_connect_error
+                .as_deref()
+                .map(|error| error as &(dyn std::error::Error + 'static)),
+            Error::Connect { source, .. } => Some(&**source),
+            Error::WorkerSpawn(error) => Some(error),
+            // `transparent`: the configuration error stands for itself.
+            Error::Config(error) => error.source(),
+            _ => None,
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> From<ConfigError> for Error<E> {
+    fn from(error: ConfigError) -> Self {
+        Error::Config(error)
+    }
 }
 
 fn cause_suffix<E: fmt::Display>(cause: Option<&E>) -> String {

@@ -1,18 +1,18 @@
 #![cfg(not(feature = "loom"))]
-//! Tests of `slotpool::config`: every validation rule, layering and
-//! precedence, the shipped profiles, error reporting, and property tests.
+//! Tests of `slotpool::config` for the pool's own settings ([`PoolConfig`]):
+//! every validation rule, layering and precedence, error reporting, and
+//! property tests. A backend's sections (`[sqlite]`, `SLOTPOOL_SQLITE_*`)
+//! and the shipped `config.toml`, which has them, are tested by the backend
+//! crate (`slotpool-sqlite/tests/config.rs`); here they are unknown names.
 //! No test touches the process environment: variables are passed as pairs.
 
+use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use slotpool::config::{
-    ConfigError, JournalMode, Locking, PoolConfig, Source, SqliteConfig, StartupMode, Synchronous,
-    TempStore,
-};
-
-const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml");
+use slotpool::config::schema::Settings;
+use slotpool::config::{ConfigError, PoolConfig, Source, StartupMode};
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -61,8 +61,25 @@ impl Drop for TempFile {
 /// of `setting` with `value` (a TOML literal), both named in the message.
 #[track_caller]
 fn assert_invalid(change: impl FnOnce(&mut PoolConfig), setting: &str, value: &str) -> String {
-    let mut config = PoolConfig::default();
+    invalid_message(&changed(change), setting, value)
+}
+
+#[track_caller]
+fn assert_valid(change: impl FnOnce(&mut PoolConfig)) {
+    assert_no_problems(&changed(change));
+}
+
+/// The defaults of `T` with `change` applied.
+fn changed<T: Settings>(change: impl FnOnce(&mut T)) -> T {
+    let mut config = T::default();
     change(&mut config);
+    config
+}
+
+/// Asserts that `config` breaks a rule of `setting` with `value` (a TOML
+/// literal), both named in the message, and returns the message.
+#[track_caller]
+fn invalid_message<T: Settings>(config: &T, setting: &str, value: &str) -> String {
     assert!(
         config.validate().is_err(),
         "expected {setting} = {value} to be invalid"
@@ -92,9 +109,7 @@ fn assert_invalid(change: impl FnOnce(&mut PoolConfig), setting: &str, value: &s
 }
 
 #[track_caller]
-fn assert_valid(change: impl FnOnce(&mut PoolConfig)) {
-    let mut config = PoolConfig::default();
-    change(&mut config);
+fn assert_no_problems<T: Settings>(config: &T) {
     assert_eq!(config.problems().len(), 0, "{:?}", config.problems());
     config.validate().expect("valid");
 }
@@ -360,77 +375,6 @@ fn pool_name_must_use_label_safe_characters() {
 }
 
 #[test]
-fn sqlite_path_must_not_be_empty() {
-    assert_invalid(|c| c.sqlite.path = String::new(), "sqlite.path", "\"\"");
-    assert_valid(|c| c.sqlite.path = ":memory:".to_owned());
-    assert_valid(|c| c.sqlite.path = "file:name?mode=memory&cache=shared".to_owned());
-}
-
-#[test]
-fn sqlite_path_must_not_contain_nul() {
-    assert_invalid(
-        |c| c.sqlite.path = "a\0b".to_owned(),
-        "sqlite.path",
-        "\"a\\u0000b\"",
-    );
-}
-
-#[test]
-fn sqlite_statement_cache_capacity_must_be_at_most_10000() {
-    assert_invalid(
-        |c| c.sqlite.statement_cache_capacity = 10_001,
-        "sqlite.statement_cache_capacity",
-        "10001",
-    );
-    assert_valid(|c| c.sqlite.statement_cache_capacity = 10_000);
-}
-
-#[test]
-fn sqlite_mmap_size_must_fit_sqlite() {
-    assert_invalid(
-        |c| c.sqlite.mmap_size = u64::MAX,
-        "sqlite.mmap_size",
-        "\"18446744073709551615\"",
-    );
-    assert_valid(|c| c.sqlite.mmap_size = i64::MAX as u64);
-}
-
-#[test]
-fn sqlite_busy_timeout_must_fit_sqlite() {
-    let limit = ms(i32::MAX as u64);
-    assert_valid(|c| c.sqlite.busy_timeout = limit);
-    let message = assert_invalid(
-        |c| c.sqlite.busy_timeout = limit + ms(1),
-        "sqlite.busy_timeout",
-        "\"24days 20h 31m 23s 648ms\"",
-    );
-    assert!(message.contains("SQLite"), "{message}");
-}
-
-#[cfg(unix)]
-#[test]
-fn sqlite_locking_process_is_valid_on_unix() {
-    assert_valid(|c| c.sqlite.locking = Locking::Process);
-    // Ignored for in-memory databases, and harmless there.
-    assert_valid(|c| {
-        c.sqlite.locking = Locking::Process;
-        c.sqlite.path = "file:name?mode=memory&cache=shared".to_owned();
-    });
-}
-
-#[cfg(not(unix))]
-#[test]
-fn sqlite_locking_process_is_unix_only() {
-    let message = assert_invalid(
-        |c| c.sqlite.locking = Locking::Process,
-        "sqlite.locking",
-        "\"process\"",
-    );
-    assert!(message.contains("unix-excl"), "{message}");
-    assert_valid(|c| c.sqlite.locking = Locking::Shared);
-}
-
-#[test]
 fn problems_reports_every_violation() {
     let config = PoolConfig {
         max_size: 0,
@@ -481,21 +425,10 @@ fn documented_defaults() {
     assert_eq!(c.fail_fast_after, 5);
     assert_eq!(c.close_timeout, secs(10));
     assert_eq!(c.startup, StartupMode::Background);
-    let s = SqliteConfig::default();
-    assert_eq!(c.sqlite, s);
-    assert_eq!(s.path, "slotpool.db");
-    assert_eq!(s.journal_mode, JournalMode::Wal);
-    assert_eq!(s.synchronous, Synchronous::Normal);
-    assert_eq!((s.mmap_size, s.cache_size), (0, -2000));
-    assert_eq!(s.busy_timeout, secs(5));
-    assert!(s.foreign_keys && !s.read_only);
-    assert_eq!(s.temp_store, TempStore::Memory);
-    assert_eq!(s.locking, Locking::Shared);
-    assert_eq!(s.statement_cache_capacity, 64);
 }
 
 #[test]
-fn to_toml_string_writes_flat_settings_then_sqlite_table() {
+fn to_toml_string_writes_flat_settings() {
     let text = PoolConfig::default().to_toml_string();
     assert!(
         text.starts_with("pool_name = \"slotpool\"\nmax_size = 10\n"),
@@ -508,10 +441,8 @@ fn to_toml_string_writes_flat_settings_then_sqlite_table() {
         "{text}"
     );
     assert!(text.contains("startup = \"background\"\n"), "{text}");
-    assert!(
-        text.contains("\n[sqlite]\npath = \"slotpool.db\"\njournal_mode = \"wal\"\n"),
-        "{text}"
-    );
+    // The pool has no sections of its own.
+    assert!(!text.contains('['), "{text}");
     let serde: PoolConfig = toml::from_str(&text).expect("serde reads it");
     assert_eq!(serde, PoolConfig::default());
 }
@@ -524,127 +455,7 @@ fn enums_serialise_as_lowercase_words() {
     };
     let text = toml::to_string(&config).expect("serialise");
     assert!(text.contains("startup = \"wait_for_min_idle\""), "{text}");
-    assert!(text.contains("synchronous = \"normal\""), "{text}");
-    assert!(text.contains("temp_store = \"memory\""), "{text}");
-    assert_eq!(JournalMode::Wal.to_string(), "wal");
-    assert_eq!(JournalMode::Wal.as_pragma(), "WAL");
-    assert_eq!(Synchronous::Extra.as_pragma(), "EXTRA");
-    assert_eq!(TempStore::Default.as_pragma(), "DEFAULT");
-    assert!(text.contains("locking = \"shared\""), "{text}");
-    assert_eq!(Locking::Process.to_string(), "process");
-    assert_eq!(Locking::Shared.vfs(), None);
-    assert_eq!(Locking::Process.vfs(), Some("unix-excl"));
-}
-
-#[test]
-fn sqlite_locking_loads_from_toml_and_env_with_its_source() {
-    let file = TempFile::new(
-        "locking",
-        "[profiles.p.sqlite]\nlocking = \"process\"\n[profiles.q]\nsqlite.locking = \"Shared\"\n",
-    );
-    let (config, sources) =
-        PoolConfig::load_with_sources(Some(file.path()), Some("p"), vars(&[])).expect("load p");
-    assert_eq!(config.sqlite.locking, Locking::Process);
-    assert_eq!(
-        sources["sqlite.locking"],
-        Source::File {
-            path: Some(file.path().to_path_buf()),
-            profile: Some("p".to_owned()),
-        }
-    );
-    let config = PoolConfig::from_file(file.path(), "q").expect("load q");
-    assert_eq!(config.sqlite.locking, Locking::Shared, "case-insensitive");
-
-    // The variable beats the file.
-    let (config, sources) = PoolConfig::load_with_sources(
-        Some(file.path()),
-        Some("p"),
-        vars(&[("SLOTPOOL_SQLITE_LOCKING", "shared")]),
-    )
-    .expect("load with env");
-    assert_eq!(config.sqlite.locking, Locking::Shared);
-    assert_eq!(
-        sources["sqlite.locking"].to_string(),
-        "$SLOTPOOL_SQLITE_LOCKING"
-    );
-    let (_, sources) = PoolConfig::load_with_sources(None, None, vars(&[])).expect("defaults");
-    assert_eq!(sources["sqlite.locking"], Source::Default);
-    assert_eq!(
-        PoolConfig::default()
-            .setting_value("sqlite.locking")
-            .as_deref(),
-        Some("\"shared\"")
-    );
-}
-
-#[test]
-fn a_bad_sqlite_locking_names_the_setting_value_and_choices() {
-    let err = PoolConfig::from_toml_str("[profiles.p.sqlite]\nlocking = \"exclusive\"\n", "p")
-        .expect_err("bad keyword");
-    match &err {
-        ConfigError::Parse {
-            setting,
-            value,
-            expected,
-            ..
-        } => {
-            assert_eq!(setting, "profiles.p.sqlite.locking");
-            assert_eq!(value, "\"exclusive\"");
-            assert_eq!(expected, "one of \"shared\" or \"process\"");
-        }
-        other => panic!("{other}"),
-    }
-    assert_eq!(
-        err.to_string(),
-        "cannot parse `profiles.p.sqlite.locking` from `\"exclusive\"`: expected one of \"shared\" or \"process\""
-    );
-
-    let err = PoolConfig::load(None, None, vars(&[("SLOTPOOL_SQLITE_LOCKING", "excl")]))
-        .expect_err("bad variable");
-    assert_eq!(
-        err.to_string(),
-        "cannot parse `SLOTPOOL_SQLITE_LOCKING` from `excl`: expected one of \"shared\" or \"process\""
-    );
-
-    let err = PoolConfig::from_toml_str("[profiles.p.sqlite]\nlocking = true\n", "p")
-        .expect_err("not a string");
-    assert!(
-        matches!(&err, ConfigError::Parse { setting, .. } if setting == "profiles.p.sqlite.locking"),
-        "{err}"
-    );
-}
-
-#[test]
-fn a_misspelt_locking_key_or_variable_gets_a_suggestion() {
-    let err = PoolConfig::from_toml_str("[profiles.p.sqlite]\nlockng = \"shared\"\n", "p")
-        .expect_err("typo");
-    assert!(
-        matches!(&err, ConfigError::UnknownKey { suggestion: Some(s), .. }
-            if s == "profiles.p.sqlite.locking"),
-        "{err}"
-    );
-    let err = PoolConfig::from_toml_str("[profiles.p]\nlocking = \"shared\"\n", "p")
-        .expect_err("misplaced");
-    assert!(
-        matches!(&err, ConfigError::UnknownKey { suggestion: Some(s), .. }
-            if s.ends_with("sqlite.locking")),
-        "{err}"
-    );
-    let err = PoolConfig::load(None, None, vars(&[("SLOTPOOL_SQLITE_LOCKNG", "shared")]))
-        .expect_err("typo");
-    assert!(
-        matches!(&err, ConfigError::UnknownVariable { suggestion: Some(s), .. }
-            if s == "SLOTPOOL_SQLITE_LOCKING"),
-        "{err}"
-    );
-}
-
-#[test]
-fn sqlite_pragmas_set_busy_timeout_first() {
-    let pragmas = SqliteConfig::default().pragmas();
-    assert_eq!(pragmas[0], "PRAGMA busy_timeout = 5000");
-    assert!(pragmas.contains(&"PRAGMA journal_mode = WAL".to_owned()));
-    assert!(pragmas.contains(&"PRAGMA foreign_keys = ON".to_owned()));
+    assert_eq!(StartupMode::WaitForMinIdle.to_string(), "wait_for_min_idle");
 }
 
 #[test]
@@ -664,105 +475,52 @@ fn optional_durations_accept_off_words() {
 
 #[test]
 fn keywords_are_case_insensitive_on_input() {
-    let config = PoolConfig::from_toml_str(
-        "[profiles.p]\nstartup = \"WAIT_FOR_MIN_IDLE\"\nsqlite.journal_mode = \"WAL\"",
-        "p",
-    )
-    .expect("load");
+    let config = PoolConfig::from_toml_str("[profiles.p]\nstartup = \"WAIT_FOR_MIN_IDLE\"", "p")
+        .expect("load");
     assert_eq!(config.startup, StartupMode::WaitForMinIdle);
-    assert_eq!(config.sqlite.journal_mode, JournalMode::Wal);
 }
 
 #[test]
 fn setting_listing_helpers() {
-    let names: Vec<&str> = PoolConfig::setting_names().collect();
-    assert_eq!(names.len(), 29);
-    assert!(names.contains(&"sqlite.locking"));
-    assert_eq!(
-        PoolConfig::env_var_for("sqlite.locking").as_deref(),
-        Some("SLOTPOOL_SQLITE_LOCKING")
-    );
+    let names: Vec<String> = PoolConfig::setting_names().collect();
+    assert_eq!(names.len(), 18);
     assert_eq!(names[0], "pool_name");
-    assert!(names.contains(&"sqlite.statement_cache_capacity"));
+    assert!(names.iter().all(|n| !n.contains('.')), "{names:?}");
     assert_eq!(
-        PoolConfig::env_var_for("sqlite.path").as_deref(),
-        Some("SLOTPOOL_SQLITE_PATH")
+        PoolConfig::env_var_for("max_size").as_deref(),
+        Some("SLOTPOOL_MAX_SIZE")
     );
     assert_eq!(PoolConfig::env_var_for("nope"), None);
     let config = PoolConfig::default();
     assert_eq!(config.setting_value("max_size").as_deref(), Some("10"));
     assert_eq!(
-        config.setting_value("sqlite.busy_timeout").as_deref(),
-        Some("\"5s\"")
+        config.setting_value("connection_timeout").as_deref(),
+        Some("\"30s\"")
     );
 }
 
-// ---------------------------------------------------------------------------
-// Shipped profiles
-// ---------------------------------------------------------------------------
-
-fn shipped(profile: &str) -> PoolConfig {
-    PoolConfig::from_file(SHIPPED, profile).unwrap_or_else(|e| panic!("profile {profile}: {e}"))
-}
-
+/// The SQLite settings belong to `slotpool_sqlite::Config`: for the core's
+/// `PoolConfig` the `sqlite` table and `SLOTPOOL_SQLITE_*` are unknown names.
 #[test]
-fn shipped_file_has_the_four_profiles() {
-    let profiles = PoolConfig::profiles_in_file(SHIPPED).expect("read");
-    assert_eq!(profiles, ["dev", "prod", "staging", "test"]);
-}
-
-#[test]
-fn shipped_dev_profile_loads_and_validates() {
-    let config = shipped("dev");
-    assert_eq!(config.pool_name, "slotpool-dev");
-    assert!(config.max_size <= 8, "dev pools are small");
-    assert!(config.sqlite.foreign_keys, "from [defaults]");
-}
-
-#[test]
-fn shipped_test_profile_loads_and_validates() {
-    let config = shipped("test");
-    assert_eq!(config.pool_name, "slotpool-test");
+fn sqlite_settings_are_unknown_to_the_core() {
+    let err = PoolConfig::from_toml_str("[profiles.p.sqlite]\npath = \"x.db\"\n", "p")
+        .expect_err("no sqlite section");
     assert!(
-        config.connection_timeout <= secs(2),
-        "test timeouts are short"
+        matches!(&err, ConfigError::UnknownKey { key, .. } if key == "profiles.p.sqlite"),
+        "{err}"
     );
-    assert!(config.close_timeout <= secs(2));
-    assert!(config.sqlite.path.contains("mode=memory"));
-}
-
-#[test]
-fn shipped_staging_profile_loads_and_validates() {
-    let config = shipped("staging");
-    assert_eq!(config.pool_name, "slotpool-staging");
-    assert_eq!(config.min_idle, config.max_size);
-}
-
-#[test]
-fn shipped_prod_profile_loads_and_validates() {
-    let config = shipped("prod");
-    assert_eq!(config.pool_name, "slotpool");
-    assert_eq!(
-        config.min_idle, config.max_size,
-        "fixed-size pool, as HikariCP advises"
+    let err = PoolConfig::load(None, None, vars(&[("SLOTPOOL_SQLITE_PATH", "x.db")]))
+        .expect_err("no sqlite variables");
+    assert!(
+        matches!(&err, ConfigError::UnknownVariable { variable, .. } if variable == "SLOTPOOL_SQLITE_PATH"),
+        "{err}"
     );
-    assert_eq!(config.sqlite.mmap_size, 256 * 1024 * 1024);
-    assert_eq!(config.sqlite.temp_store, TempStore::Memory);
-}
-
-#[test]
-fn every_shipped_profile_sets_shared_locking_explicitly() {
-    for profile in ["dev", "test", "staging", "prod"] {
-        let (config, sources) =
-            PoolConfig::load_with_sources(Some(Path::new(SHIPPED)), Some(profile), vars(&[]))
-                .unwrap_or_else(|e| panic!("profile {profile}: {e}"));
-        assert_eq!(config.sqlite.locking, Locking::Shared, "{profile}");
-        assert!(
-            matches!(&sources["sqlite.locking"], Source::File { profile: Some(p), .. } if p == profile),
-            "{profile}: {:?}",
-            sources["sqlite.locking"]
-        );
-    }
+    assert_eq!(PoolConfig::env_var_for("sqlite.path"), None);
+    assert_eq!(PoolConfig::default().setting_value("sqlite.path"), None);
+    assert!(
+        toml::from_str::<PoolConfig>("[sqlite]\npath = \"x.db\"\n").is_err(),
+        "serde rejects it too"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -771,21 +529,12 @@ fn every_shipped_profile_sets_shared_locking_explicitly() {
 
 #[test]
 fn profile_overrides_defaults() {
-    let config = PoolConfig::from_toml_str(
-        "[profiles.p]\nmax_size = 20\n[profiles.p.sqlite]\npath = \"x.db\"",
-        "p",
-    )
-    .expect("load");
+    let config = PoolConfig::from_toml_str("[profiles.p]\nmax_size = 20", "p").expect("load");
     assert_eq!(config.max_size, 20);
-    assert_eq!(config.sqlite.path, "x.db");
     assert_eq!(
         config,
         PoolConfig {
             max_size: 20,
-            sqlite: SqliteConfig {
-                path: "x.db".to_owned(),
-                ..SqliteConfig::default()
-            },
             ..PoolConfig::default()
         }
     );
@@ -831,27 +580,15 @@ fn precedence_is_defaults_then_file_then_env() {
         }
     );
     assert_eq!(sources["connection_timeout"], Source::Default);
-    assert_eq!(sources["sqlite.path"], Source::Default);
     assert_eq!(sources.len(), PoolConfig::setting_names().count());
     assert_eq!(sources["min_idle"].to_string(), "$SLOTPOOL_MIN_IDLE");
 }
 
 #[test]
-fn env_overrides_shipped_profile() {
-    let config = PoolConfig::load(
-        Some(Path::new(SHIPPED)),
-        Some("prod"),
-        vars(&[("SLOTPOOL_MAX_SIZE", "32"), ("SLOTPOOL_MIN_IDLE", "32")]),
-    )
-    .expect("load");
-    assert_eq!((config.max_size, config.min_idle), (32, 32));
-    assert_eq!(config.sqlite.path, "/var/lib/slotpool/slotpool.db");
-}
-
-#[test]
 fn load_validates_after_overlaying() {
+    let file = TempFile::new("overlay", "[profiles.dev]\nmax_size = 4\n");
     let err = PoolConfig::load(
-        Some(Path::new(SHIPPED)),
+        Some(file.path()),
         Some("dev"),
         vars(&[("SLOTPOOL_MIN_IDLE", "5")]),
     )
@@ -884,35 +621,43 @@ fn load_without_file_uses_defaults_and_env() {
     );
 }
 
+/// `SLOTPOOL_CONFIG` names the file and `dev` is the default profile;
+/// `SLOTPOOL_PROFILE` selects another; arguments beat both.
 #[test]
-fn slotpool_config_names_the_file_and_dev_is_the_default_profile() {
-    let config = PoolConfig::load(None, None, vars(&[("SLOTPOOL_CONFIG", SHIPPED)])).expect("load");
-    assert_eq!(config, shipped("dev"));
-}
-
-#[test]
-fn slotpool_profile_selects_the_profile() {
-    let config = PoolConfig::load(
-        None,
-        None,
-        vars(&[("SLOTPOOL_CONFIG", SHIPPED), ("SLOTPOOL_PROFILE", "test")]),
-    )
-    .expect("load");
-    assert_eq!(config, shipped("test"));
-}
-
-#[test]
-fn arguments_beat_slotpool_config_and_slotpool_profile() {
-    let config = PoolConfig::load(
-        Some(Path::new(SHIPPED)),
-        Some("staging"),
-        vars(&[
-            ("SLOTPOOL_CONFIG", "/nonexistent.toml"),
-            ("SLOTPOOL_PROFILE", "test"),
-        ]),
-    )
-    .expect("load");
-    assert_eq!(config, shipped("staging"));
+fn file_and_profile_come_from_arguments_then_variables() {
+    let file = TempFile::new(
+        "selection",
+        "[profiles.dev]\nmax_size = 4\n[profiles.test]\nmax_size = 2\n[profiles.staging]\nmax_size = 6\n",
+    );
+    let path = file.path().to_str().expect("UTF-8 temp path");
+    let max_size = |config: Result<PoolConfig, ConfigError>| config.expect("load").max_size;
+    assert_eq!(
+        max_size(PoolConfig::load(
+            None,
+            None,
+            vars(&[("SLOTPOOL_CONFIG", path)])
+        )),
+        4
+    );
+    assert_eq!(
+        max_size(PoolConfig::load(
+            None,
+            None,
+            vars(&[("SLOTPOOL_CONFIG", path), ("SLOTPOOL_PROFILE", "test")]),
+        )),
+        2
+    );
+    assert_eq!(
+        max_size(PoolConfig::load(
+            Some(file.path()),
+            Some("staging"),
+            vars(&[
+                ("SLOTPOOL_CONFIG", "/nonexistent.toml"),
+                ("SLOTPOOL_PROFILE", "test"),
+            ]),
+        )),
+        6
+    );
 }
 
 #[test]
@@ -949,10 +694,6 @@ fn apply_env_overlays_without_validating() {
             ("SLOTPOOL_CAPACITY", "128"),
             ("SLOTPOOL_MAX_LIFETIME_JITTER", "0.1"),
             ("SLOTPOOL_STARTUP", "wait_for_min_idle"),
-            ("SLOTPOOL_SQLITE_PATH", "x.db"),
-            ("SLOTPOOL_SQLITE_JOURNAL_MODE", "truncate"),
-            ("SLOTPOOL_SQLITE_FOREIGN_KEYS", "false"),
-            ("SLOTPOOL_SQLITE_CACHE_SIZE", "-4000"),
             ("SLOTPOOL_PROFILE", "ignored-here"),
             ("PATH", "/usr/bin"),
         ]))
@@ -963,10 +704,6 @@ fn apply_env_overlays_without_validating() {
     assert_eq!(config.capacity, Some(128));
     assert_eq!(config.max_lifetime_jitter, 0.1);
     assert_eq!(config.startup, StartupMode::WaitForMinIdle);
-    assert_eq!(config.sqlite.path, "x.db");
-    assert_eq!(config.sqlite.journal_mode, JournalMode::Truncate);
-    assert!(!config.sqlite.foreign_keys);
-    assert_eq!(config.sqlite.cache_size, -4000);
 
     let invalid = PoolConfig::default()
         .apply_env(vars(&[("SLOTPOOL_MAX_SIZE", "0")]))
@@ -1007,24 +744,7 @@ fn unknown_key_suggests_the_closest_setting() {
 }
 
 #[test]
-fn unknown_sqlite_key_suggests_the_closest_setting() {
-    let err = PoolConfig::from_toml_str("[profiles.dev.sqlite]\njornal_mode = \"wal\"\n", "dev")
-        .expect_err("typo");
-    assert!(
-        matches!(&err, ConfigError::UnknownKey { key, suggestion: Some(s) }
-            if key == "profiles.dev.sqlite.jornal_mode" && s == "profiles.dev.sqlite.journal_mode"),
-        "{err}"
-    );
-}
-
-#[test]
 fn misplaced_key_suggests_its_section() {
-    let err = PoolConfig::from_toml_str("[profiles.dev]\npath = \"x.db\"\n", "dev")
-        .expect_err("misplaced");
-    assert!(
-        matches!(&err, ConfigError::UnknownKey { suggestion: Some(s), .. } if s == "profiles.dev.sqlite.path"),
-        "{err}"
-    );
     let err = PoolConfig::from_toml_str("max_size = 3\n", "dev").expect_err("top level");
     assert!(
         matches!(&err, ConfigError::UnknownKey { key, suggestion: Some(s) } if key == "max_size" && s == "defaults.max_size"),
@@ -1033,17 +753,6 @@ fn misplaced_key_suggests_its_section() {
     let err = PoolConfig::from_toml_str("[profile.dev]\n", "dev").expect_err("typo");
     assert!(
         matches!(&err, ConfigError::UnknownKey { key, suggestion: Some(s) } if key == "profile" && s == "profiles"),
-        "{err}"
-    );
-}
-
-#[test]
-fn quoted_dotted_key_is_not_a_path() {
-    let err = PoolConfig::from_toml_str("[profiles.dev]\n\"sqlite.path\" = \"x.db\"\n", "dev")
-        .expect_err("one key, not a path");
-    assert!(
-        matches!(&err, ConfigError::UnknownKey { key, suggestion: Some(s) }
-            if key == "profiles.dev.\"sqlite.path\"" && s == "profiles.dev.sqlite.path"),
         "{err}"
     );
 }
@@ -1067,8 +776,9 @@ fn unknown_key_far_from_everything_has_no_suggestion() {
 
 #[test]
 fn unknown_profile_lists_available_profiles() {
-    let text = std::fs::read_to_string(SHIPPED).expect("read");
-    let err = PoolConfig::from_toml_str(&text, "qa").expect_err("unknown profile");
+    let text =
+        "[profiles.test]\n[profiles.dev]\nmax_size = 4\n[profiles.staging]\n[profiles.prod]\n";
+    let err = PoolConfig::from_toml_str(text, "qa").expect_err("unknown profile");
     match &err {
         ConfigError::UnknownProfile { profile, available } => {
             assert_eq!(profile, "qa");
@@ -1132,25 +842,15 @@ fn wrong_value_type_names_the_setting() {
         matches!(&err, ConfigError::Parse { setting, value, .. } if setting == "profiles.p.max_size" && value == "\"ten\""),
         "{err}"
     );
-    let err = PoolConfig::from_toml_str("[profiles.p.sqlite]\nforeign_keys = \"yes\"\n", "p")
-        .expect_err("bool");
-    assert!(
-        matches!(&err, ConfigError::Parse { setting, .. } if setting == "profiles.p.sqlite.foreign_keys"),
-        "{err}"
-    );
-    let err = PoolConfig::from_toml_str("[profiles.p]\nsqlite = 3\n", "p").expect_err("section");
-    assert!(
-        matches!(&err, ConfigError::Parse { setting, .. } if setting == "profiles.p.sqlite"),
-        "{err}"
-    );
 }
 
 #[test]
 fn unknown_keyword_lists_the_choices() {
-    let err = PoolConfig::from_toml_str("[profiles.p.sqlite]\njournal_mode = \"wall\"\n", "p")
+    let err = PoolConfig::from_toml_str("[profiles.p]\nstartup = \"eventually\"\n", "p")
         .expect_err("bad");
     assert!(
-        matches!(&err, ConfigError::Parse { expected, .. } if expected.contains("\"wal\"") && expected.contains("\"delete\"")),
+        matches!(&err, ConfigError::Parse { setting, expected, .. } if setting == "profiles.p.startup"
+            && expected.contains("\"background\"") && expected.contains("\"wait_for_min_idle\"")),
         "{err}"
     );
 }
@@ -1165,9 +865,6 @@ fn out_of_range_integers_are_errors_not_wraps() {
             "{err}"
         );
     }
-    let err = PoolConfig::from_toml_str("[profiles.p.sqlite]\nmmap_size = -1\n", "p")
-        .expect_err("negative u64");
-    assert!(matches!(&err, ConfigError::Parse { .. }), "{err}");
 }
 
 #[test]
@@ -1293,19 +990,15 @@ fn nanos(d: Duration) -> u64 {
 }
 
 prop_compose! {
-    /// Any configuration that passes validation, built by bending random
-    /// seeds into the allowed ranges.
-    fn valid_config()(
+    /// Any pool configuration that passes validation, built by bending
+    /// random seeds into the allowed ranges.
+    fn valid_pool_config()(
         seeds in prop::array::uniform32(any::<u64>()),
         pool_name in "[A-Za-z0-9_.-]{1,64}",
-        path in "[^\\x00]{1,40}",
         jitter in 0.0f64..=0.5,
         max_size in 1u32..=65_536,
         max_waiters in any::<u32>(),
         fail_fast_after in any::<u32>(),
-        cache_size in any::<i64>(),
-        foreign_keys in any::<bool>(),
-        read_only in any::<bool>(),
     ) -> PoolConfig {
         let s = seeds;
         let optional = |seed: u64, d: Duration| (!seed.is_multiple_of(4)).then_some(d);
@@ -1345,23 +1038,6 @@ prop_compose! {
             fail_fast_after,
             close_timeout: pick(s[16], 0, MAX_NANOS),
             startup: StartupMode::ALL[(s[17] % 2) as usize],
-            sqlite: SqliteConfig {
-                path,
-                journal_mode: JournalMode::ALL[(s[18] % JournalMode::ALL.len() as u64) as usize],
-                synchronous: Synchronous::ALL[(s[19] % Synchronous::ALL.len() as u64) as usize],
-                mmap_size: s[20] % (i64::MAX as u64 + 1),
-                cache_size,
-                busy_timeout: pick(s[21], 0, i32::MAX as u64 * 1_000_000),
-                foreign_keys,
-                temp_store: TempStore::ALL[(s[22] % TempStore::ALL.len() as u64) as usize],
-                read_only,
-                locking: if cfg!(unix) {
-                    Locking::ALL[(s[24] % Locking::ALL.len() as u64) as usize]
-                } else {
-                    Locking::Shared
-                },
-                statement_cache_capacity: u32::try_from(s[23] % 10_001).expect("small"),
-            },
         }
     }
 }
@@ -1377,21 +1053,39 @@ fn as_profile(body: &str, profile: &str) -> String {
     toml::to_string(&doc).expect("serialise document")
 }
 
+/// Dotted names of every setting of `T`, in declaration order.
+fn setting_names<T: Settings>() -> Vec<String> {
+    T::settings().iter().map(|s| s.name().to_owned()).collect()
+}
+
+/// The sections (nested tables) of `T`'s settings, e.g. `sqlite`.
+fn sections<T: Settings>() -> Vec<String> {
+    let mut sections: Vec<String> = T::settings()
+        .iter()
+        .filter_map(|s| s.section().map(str::to_owned))
+        .collect();
+    sections.dedup();
+    sections
+}
+
 /// The environment variables that reproduce `config` over the defaults.
-fn as_env(config: &PoolConfig) -> Vec<(String, String)> {
-    PoolConfig::setting_names()
+fn as_env<T: Settings>(config: &T) -> Vec<(String, String)> {
+    setting_names::<T>()
+        .into_iter()
         .map(|name| {
-            let literal = config.setting_value(name).expect("known");
+            let literal = slotpool::config::setting_value(config, &name).expect("known");
             // Env values are raw text: strip TOML string quoting.
             let doc: toml::Table = format!("v = {literal}").parse().expect("literal");
             let text = doc["v"].as_str().map_or(literal.clone(), str::to_owned);
-            (PoolConfig::env_var_for(name).expect("known"), text)
+            let variable = slotpool::config::env_var_for::<T>(&name).expect("known");
+            (variable, text)
         })
         .collect()
 }
 
-/// A TOML value of any shape, biased towards values settings accept.
-fn arb_value() -> impl Strategy<Value = toml::Value> {
+/// A TOML value of any shape, biased towards values the settings of `T`
+/// accept.
+fn arb_value<T: Settings>() -> impl Strategy<Value = toml::Value> {
     let scalar = prop_oneof![
         any::<i64>().prop_map(toml::Value::Integer),
         prop_oneof![
@@ -1426,16 +1120,20 @@ fn arb_value() -> impl Strategy<Value = toml::Value> {
     scalar.prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(toml::Value::Array),
-            prop::collection::btree_map(arb_key(), inner, 0..4)
+            prop::collection::btree_map(arb_key::<T>(), inner, 0..4)
                 .prop_map(|m| toml::Value::Table(m.into_iter().collect())),
         ]
     })
 }
 
-/// A key: mostly setting names (top-level or sqlite leaves), sometimes noise.
-fn arb_key() -> impl Strategy<Value = String> {
-    let known: Vec<String> = PoolConfig::setting_names()
-        .map(|n| n.rsplit('.').next().unwrap_or(n).to_owned())
+/// A key: mostly names of `T`'s settings (top-level or section leaves) and
+/// sections, plus `sqlite` (a backend's section, known to `T` or not),
+/// sometimes noise.
+fn arb_key<T: Settings>() -> impl Strategy<Value = String> {
+    let known: Vec<String> = T::settings()
+        .iter()
+        .map(|s| s.leaf().to_owned())
+        .chain(sections::<T>())
         .chain(["sqlite".to_owned()])
         .collect();
     prop_oneof![
@@ -1446,20 +1144,21 @@ fn arb_key() -> impl Strategy<Value = String> {
 }
 
 /// A document with a `dev` profile (and sometimes `[defaults]`) of
-/// arbitrary settings, including a `sqlite` table of arbitrary settings.
-fn arb_document() -> impl Strategy<Value = toml::Table> {
-    let settings = || prop::collection::btree_map(arb_key(), arb_value(), 0..8);
+/// arbitrary settings, including a table of arbitrary settings for each of
+/// `T`'s sections.
+fn arb_document<T: Settings>() -> impl Strategy<Value = toml::Table> {
+    let settings = || prop::collection::btree_map(arb_key::<T>(), arb_value::<T>(), 0..8);
+    let section_tables = prop::collection::vec(settings(), sections::<T>().len());
     (
         settings(),
-        settings(),
+        section_tables,
         prop::option::of(settings()),
         prop::option::of(settings()),
     )
-        .prop_map(|(mut dev, sqlite, defaults, other)| {
-            dev.insert(
-                "sqlite".to_owned(),
-                toml::Value::Table(sqlite.into_iter().collect()),
-            );
+        .prop_map(|(mut dev, section_tables, defaults, other)| {
+            for (section, table) in sections::<T>().into_iter().zip(section_tables) {
+                dev.insert(section, toml::Value::Table(table.into_iter().collect()));
+            }
             let mut profiles = toml::Table::new();
             profiles.insert(
                 "dev".to_owned(),
@@ -1484,7 +1183,7 @@ fn arb_document() -> impl Strategy<Value = toml::Table> {
 }
 
 /// Loading either yields a valid configuration or an error.
-fn assert_valid_or_err(result: Result<PoolConfig, ConfigError>) {
+fn assert_valid_or_err<T: Settings + Debug>(result: Result<T, ConfigError>) {
     if let Ok(config) = result {
         assert!(
             config.problems().is_empty(),
@@ -1499,7 +1198,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn valid_configs_round_trip_through_toml(config in valid_config()) {
+    fn valid_configs_round_trip_through_toml(config in valid_pool_config()) {
         prop_assert!(config.problems().is_empty(), "strategy built an invalid config: {:?}", config.problems());
         let body = config.to_toml_string();
 
@@ -1516,7 +1215,7 @@ proptest! {
     }
 
     #[test]
-    fn valid_configs_round_trip_through_env(config in valid_config()) {
+    fn valid_configs_round_trip_through_env(config in valid_pool_config()) {
         let loaded = PoolConfig::load(None, None, as_env(&config));
         prop_assert_eq!(loaded.as_ref().ok(), Some(&config), "{:?}", loaded);
     }
@@ -1530,7 +1229,7 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_tables_never_panic(doc in arb_document()) {
+    fn arbitrary_tables_never_panic(doc in arb_document::<PoolConfig>()) {
         let text = toml::to_string(&doc);
         prop_assume!(text.is_ok());
         let text = text.unwrap_or_default();
@@ -1547,7 +1246,7 @@ proptest! {
                 prop_oneof![
                     3 => prop::sample::select(
                         PoolConfig::setting_names()
-                            .filter_map(PoolConfig::env_var_for)
+                            .filter_map(|name| PoolConfig::env_var_for(&name))
                             .collect::<Vec<_>>(),
                     ),
                     1 => "SLOTPOOL_[A-Z_]{0,12}",

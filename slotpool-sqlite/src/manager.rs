@@ -85,7 +85,7 @@ impl Target {
     doc = r#"
 ```
 use slotpool::Pool;
-use slotpool::sqlite::SqliteManager;
+use slotpool_sqlite::SqliteManager;
 
 let dir = tempfile::tempdir().unwrap();
 let manager = SqliteManager::file(dir.path().join("app.db"));
@@ -194,7 +194,7 @@ impl SqliteManager {
         doc = r#"
 ```
 use slotpool::Pool;
-use slotpool::sqlite::SqliteManager;
+use slotpool_sqlite::SqliteManager;
 
 let pool = Pool::builder()
     .max_size(2)

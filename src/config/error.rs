@@ -12,11 +12,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 ///
 /// Every variant names the setting, key, variable, profile or file at fault, so
 /// its `Display` form is enough for a user to fix the problem.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A setting holds a well-formed value that breaks a validation rule.
-    #[error("invalid `{setting}` = {value}: {rule}")]
     Invalid {
         /// Dotted setting name, e.g. `min_idle` or `sqlite.busy_timeout`.
         setting: &'static str,
@@ -26,7 +25,6 @@ pub enum ConfigError {
         rule: String,
     },
     /// A value could not be converted to the setting's type.
-    #[error("cannot parse `{setting}` from `{value}`: expected {expected}")]
     Parse {
         /// Where the value came from: the dotted key in the file
         /// (`profiles.dev.max_size`) or the environment variable
@@ -38,11 +36,9 @@ pub enum ConfigError {
         /// What a valid value looks like.
         expected: String,
         /// The underlying parse error, when there is one.
-        #[source]
         source: Option<BoxError>,
     },
     /// A configuration file contains a key that is not a known setting.
-    #[error("unknown setting `{key}`{}", DidYouMean(suggestion))]
     UnknownKey {
         /// Full dotted path of the key in the file, e.g. `profiles.dev.max_szie`.
         key: String,
@@ -50,7 +46,6 @@ pub enum ConfigError {
         suggestion: Option<String>,
     },
     /// The requested profile is not defined in the configuration file.
-    #[error("unknown profile `{profile}` (available: {})", Available(available))]
     UnknownProfile {
         /// The profile that was asked for.
         profile: String,
@@ -58,7 +53,6 @@ pub enum ConfigError {
         available: Vec<String>,
     },
     /// A `SLOTPOOL_*` environment variable does not name a known setting.
-    #[error("unknown environment variable `{variable}`{}", DidYouMean(suggestion))]
     UnknownVariable {
         /// The variable's name, e.g. `SLOTPOOL_MAX_SZIE`.
         variable: String,
@@ -66,22 +60,75 @@ pub enum ConfigError {
         suggestion: Option<String>,
     },
     /// The configuration file could not be read.
-    #[error("cannot read configuration file `{}`", path.display())]
     Io {
         /// The file that could not be read.
         path: PathBuf,
         /// The underlying I/O error.
-        #[source]
         source: std::io::Error,
     },
     /// The configuration text is not valid TOML.
-    #[error("invalid TOML{}: {message}", InFile(path))]
     Toml {
         /// The file, when the text came from one.
         path: Option<PathBuf>,
         /// The TOML parser's message, with line and column.
         message: String,
     },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Invalid {
+                setting,
+                value,
+                rule,
+            } => write!(f, "invalid `{setting}` = {value}: {rule}"),
+            ConfigError::Parse {
+                setting,
+                value,
+                expected,
+                ..
+            } => write!(
+                f,
+                "cannot parse `{setting}` from `{value}`: expected {expected}"
+            ),
+            ConfigError::UnknownKey { key, suggestion } => {
+                write!(f, "unknown setting `{key}`{}", DidYouMean(suggestion))
+            }
+            ConfigError::UnknownProfile { profile, available } => write!(
+                f,
+                "unknown profile `{profile}` (available: {})",
+                Available(available)
+            ),
+            ConfigError::UnknownVariable {
+                variable,
+                suggestion,
+            } => write!(
+                f,
+                "unknown environment variable `{variable}`{}",
+                DidYouMean(suggestion)
+            ),
+            ConfigError::Io { path, .. } => {
+                write!(f, "cannot read configuration file `{}`", path.display())
+            }
+            ConfigError::Toml { path, message } => {
+                write!(f, "invalid TOML{}: {message}", InFile(path))
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Parse {
+                source: Some(source),
+                ..
+            } => Some(&**source),
+            ConfigError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 struct DidYouMean<'a>(&'a Option<String>);

@@ -4,13 +4,13 @@
 //!
 //! ```toml
 //! [defaults]            # optional; applies under every profile
-//! sqlite.foreign_keys = true
+//! min_idle = 1
 //!
 //! [profiles.dev]
 //! max_size = 4
 //! connection_timeout = "5s"
 //!
-//! [profiles.dev.sqlite]
+//! [profiles.dev.sqlite]  # a backend's section (slotpool_sqlite::Config)
 //! path = "dev.db"
 //! ```
 
@@ -58,10 +58,8 @@ impl Document {
 
     /// Names of the profiles defined, sorted.
     pub(crate) fn profiles(&self) -> Result<Vec<String>, ConfigError> {
-        // Which backend sections exist is not known here; the pool's own
-        // settings are enough to suggest `[defaults]` for a stray setting.
-        let pool_settings = <crate::PoolConfig as schema::Settings>::settings();
-        self.check_top_level(&pool_settings)?;
+        // Which settings exist is not known here (a backend adds its
+        // section); loading a profile checks the top level against them.
         Ok(self
             .profile_tables()?
             .map(|t| t.keys().cloned().collect())

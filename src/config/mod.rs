@@ -35,8 +35,8 @@
 //! idle_timeout = "off"       # optional durations: "off", "none", "disabled"
 //! capacity = "auto"          # or an integer
 //!
-//! [profiles.dev.sqlite]
-//! path = "dev.db"
+//! [profiles.dev.sqlite]     # a backend's section: known to `slotpool_sqlite::Config`,
+//! path = "dev.db"            # an unknown key to `PoolConfig::load`
 //! journal_mode = "wal"
 //! ```
 //!

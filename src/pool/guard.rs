@@ -44,8 +44,34 @@ impl<M: Manager> PoolRef<'_, M> {
     not(feature = "loom"),
     doc = r#"
 ```compile_fail
+use std::cell::Cell;
+// A connection that may move between threads but not be shared (like a
+// `rusqlite::Connection`).
+struct NotSync;
+impl slotpool::Manager for NotSync {
+    type Connection = Cell<u32>;
+    type Error = std::io::Error;
+    fn connect(&self) -> Result<Cell<u32>, std::io::Error> { Ok(Cell::new(0)) }
+    fn is_valid(&self, _: &mut Cell<u32>) -> Result<(), std::io::Error> { Ok(()) }
+    fn has_broken(&self, _: &mut Cell<u32>) -> bool { false }
+}
 fn shareable<T: Sync>() {}
-shareable::<slotpool::PooledConnection<'static, slotpool::sqlite::SqliteManager>>();
+shareable::<slotpool::PooledConnection<'static, NotSync>>();
+```
+
+The same guard over a `Sync` connection is `Sync`:
+
+```
+struct Shareable;
+impl slotpool::Manager for Shareable {
+    type Connection = u32;
+    type Error = std::io::Error;
+    fn connect(&self) -> Result<u32, std::io::Error> { Ok(0) }
+    fn is_valid(&self, _: &mut u32) -> Result<(), std::io::Error> { Ok(()) }
+    fn has_broken(&self, _: &mut u32) -> bool { false }
+}
+fn shareable<T: Sync>() {}
+shareable::<slotpool::PooledConnection<'static, Shareable>>();
 ```
 "#
 )]
