@@ -6,7 +6,7 @@
 //! Background work runs in manual mode (`run_background_step`) on a model
 //! thread, so connects are explored like any other step.
 //!
-//! Every model ends by checking the invariants of DESIGN.md: a connection
+//! Every model ends by checking the invariants of docs/DESIGN.md: a connection
 //! was never held by two users (the `claim` flag), nothing is in use or
 //! waiting at rest, the counts add up, and no connection leaked (`live`).
 //!

@@ -1,13 +1,14 @@
 //! The process-wide closer: one thread, shared by every pool, that closes
 //! discarded connections.
 //!
-//! Owns: that thread and its queue. Closing a connection may block (a
-//! server that does not answer a goodbye, a file system that stalls), and a
-//! close must never delay a caller or a connect. The pool's own worker opens
-//! connections, so closing there would let one slow close hold up the
-//! refill; a per-pool second thread would break the "one background thread
-//! per pool" rule. So closes go to a single shared thread, started on first
-//! use, that only ever runs `drop`s.
+//! Owns: that thread and its queue. Closing a connection may block (a server
+//! that does not answer a goodbye, a file system that stalls), and a close
+//! must never delay a caller or a connect. The pool's own worker opens
+//! connections, so closing there would let one slow close hold up the refill;
+//! a per-pool second thread would break the "one background thread per pool"
+//! rule. So closes go to a single shared thread, started on first use, that
+//! only ever runs `drop`s. It may not run anything but the closes it is
+//! given.
 
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Mutex, OnceLock};

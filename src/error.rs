@@ -1,45 +1,13 @@
-//! The pool's error type and the state snapshot it reports.
+//! The pool's error type.
 //!
-//! Owns: [`Error`] and [`State`]. It may not hold pool logic.
+//! Owns: [`Error`]. It may not hold pool logic.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::ConfigError;
-
-/// A snapshot of the pool's counts (r2d2's names where they exist).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-pub struct State {
-    /// Connections open or being opened (`idle + in_use + connecting`).
-    pub connections: u32,
-    /// Connections nobody uses.
-    pub idle_connections: u32,
-    /// Connections handed to a caller (or reserved by maintenance).
-    pub in_use: u32,
-    /// Connections being opened.
-    pub connecting: u32,
-    /// Callers waiting for a connection.
-    pub waiting: u32,
-    /// The `max_size` in force.
-    pub max_size: u32,
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "total={}, idle={}, in use={}, connecting={}, waiting={}, max={}",
-            self.connections,
-            self.idle_connections,
-            self.in_use,
-            self.connecting,
-            self.waiting,
-            self.max_size
-        )
-    }
-}
+use crate::pool::State;
 
 /// Everything a pool operation can fail with. `E` is the manager's error,
 /// kept typed (behind an `Arc`, because one connect failure may be reported
@@ -125,7 +93,9 @@ impl<E: std::error::Error + 'static> fmt::Display for Error<E> {
                 source,
             } => write!(f, "pool '{pool}': connecting failed ({state}): {source}"),
             Error::Closed { pool } => write!(f, "pool '{pool}' is closed"),
-            Error::NoIdle { pool, state } => write!(f, "pool '{pool}': no idle connection ({state})"),
+            Error::NoIdle { pool, state } => {
+                write!(f, "pool '{pool}': no idle connection ({state})")
+            }
             Error::TooManyWaiters { pool, limit, state } => write!(
                 f,
                 "pool '{pool}': {limit} callers already waiting, the max_waiters limit ({state})"

@@ -3,12 +3,13 @@
 //!
 //! Owns: the trait and its event types. Hooks run on the thread that caused
 //! the event and must be quick; with no hook set, the cost is one predictable
-//! branch. Acquire and release hooks are the only ones on the hot path.
+//! branch. Acquire and release hooks are the only ones on the hot path. It
+//! may not change the pool: hooks only observe.
 
 use std::panic::Location;
 use std::time::Duration;
 
-use crate::stats::CloseReason;
+use crate::pool::CloseReason;
 
 /// Observes a pool's lifecycle. Every method has an empty default, so
 /// implement only what you need.

@@ -113,8 +113,8 @@ mod worker;
 #[cfg(feature = "test-util")]
 pub use clock::ManualClock;
 pub use config::{ConfigError, PoolConfig};
-pub use error::{Error, State};
+pub use error::Error;
 pub use events::PoolEvents;
 pub use manager::{ErrorClass, Manager};
-pub use pool::{Acquire, Builder, CloseReason, ConnectionInfo, Pool, PooledConnection};
+pub use pool::{Acquire, Builder, CloseReason, ConnectionInfo, Pool, PooledConnection, State};
 pub use stats::Stats;

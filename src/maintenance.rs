@@ -2,8 +2,9 @@
 //!
 //! Owns: one maintenance pass ([`run_pass`]) and its period. It runs on the
 //! worker thread (or on the test's thread in manual mode), never on a
-//! caller's path, and touches connections only through reservations
-//! (`Idle → Reserved`), so a borrower never sees a half-checked connection.
+//! caller's path, and touches connections only through reservations (`Idle →
+//! Reserved`), so a borrower never sees a half-checked connection. It may not
+//! open connections (the worker's connect loop does).
 //!
 //! A pass:
 //! 1. reports connections held past `leak_detection_threshold`, once per
@@ -23,9 +24,10 @@ use std::time::Duration;
 
 use crate::clock::nanos;
 use crate::manager::Manager;
-use crate::pool::core::Shared;
+use crate::pool::CloseReason;
+use crate::pool::Shared;
 use crate::slot::SlotState;
-use crate::stats::{CloseReason, Event};
+use crate::stats::Event;
 
 /// One maintenance pass at the pool clock's current time.
 pub(crate) fn run_pass<M: Manager>(shared: &Shared<M>) {

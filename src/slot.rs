@@ -59,7 +59,7 @@ use std::marker::PhantomData;
 use crossbeam_utils::CachePadded;
 
 use crate::clock::Nanos;
-use crate::stats::CloseReason;
+use crate::pool::CloseReason;
 use std::backtrace::Backtrace;
 use std::panic::Location;
 

@@ -25,7 +25,8 @@ use crate::clock::Nanos;
 use crate::slot::Lease;
 
 use crate::manager::{ErrorClass, Manager};
-use crate::pool::core::{CreateOutcome, Shared};
+use crate::pool::Shared;
+use crate::pool::create::CreateOutcome;
 use crate::sync::{self, Arc, Condvar, Mutex};
 
 /// Deadlines of async waiters, served by the worker (the runtime-agnostic

@@ -1,5 +1,5 @@
 #![cfg(not(feature = "loom"))]
-//! The core pool's contract: the seven invariants of DESIGN.md, the deadline
+//! The core pool's contract: the seven invariants of docs/DESIGN.md, the deadline
 //! contract with a hanging connect, the spike test, close, and the API.
 
 mod support;

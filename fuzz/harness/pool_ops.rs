@@ -1,6 +1,6 @@
 //! The pool as a state machine: a list of operations applied on one thread
 //! to a real pool (manual clock, manual background work, a fault-injecting
-//! manager) and to a reference model, with the invariants of DESIGN.md
+//! manager) and to a reference model, with the invariants of docs/DESIGN.md
 //! checked after every step.
 //!
 //! Shared by the cargo-fuzz target `pool_ops` (bytes decoded by [`decode`]),

@@ -1,5 +1,7 @@
 //! The `slotpool` binary: `bench`, `config show`, `config check`, `stats`.
 //! Everything lives in the `cli` module; see `slotpool --help`.
+//!
+//! Owns: the process entry point. It may not hold logic.
 
 mod cli;
 

@@ -5,7 +5,7 @@
 //! Owns: every SQLite-specific setting and rule. The pool core knows none of
 //! them; `Config` joins the two tables so `config.toml` profiles keep one
 //! `[profiles.<name>.sqlite]` section per profile, and `SLOTPOOL_SQLITE_*`
-//! variables override it.
+//! variables override it. It may not open connections.
 
 use std::time::Duration;
 
@@ -101,12 +101,9 @@ impl SqliteConfig {
         p.require(!self.path.is_empty(), "sqlite.path", &self.path, || {
             "must not be empty".to_owned()
         });
-        p.require(
-            !self.path.contains('\0'),
-            "sqlite.path",
-            &self.path,
-            || "must not contain NUL characters".to_owned(),
-        );
+        p.require(!self.path.contains('\0'), "sqlite.path", &self.path, || {
+            "must not contain NUL characters".to_owned()
+        });
         p.require(
             self.statement_cache_capacity <= MAX_STATEMENT_CACHE_CAPACITY,
             "sqlite.statement_cache_capacity",

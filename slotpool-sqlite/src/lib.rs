@@ -8,7 +8,9 @@
 //! | [`Config`] | the pool's settings and the `[sqlite]` section together |
 //! | [`SqliteError`] | open/setup/check failures, naming the database, classified transient or permanent |
 //!
-//! Owns: everything SQLite-specific. The pool core knows nothing of it.
+//! Owns: everything SQLite-specific. The pool core knows nothing of it. It
+//! may not reach into the pool core's internals: it uses the public `Manager`
+//! and `Pool` API like any backend.
 //!
 //! Features: `bundled` (default: compile SQLite; off: link the system's
 //! `libsqlite3`), `config` (load [`Config`] from `config.toml` profiles and

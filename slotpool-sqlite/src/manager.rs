@@ -386,7 +386,6 @@ impl Manager for SqliteManager {
     fn classify(&self, error: &SqliteError) -> ErrorClass {
         error.class()
     }
-
 }
 
 impl SqliteManager {

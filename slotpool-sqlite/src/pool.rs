@@ -124,7 +124,9 @@ impl SqlitePool {
         let mut reader_config = reader_config(&pool);
         reader_config.pool_name = self.readers.name().to_owned();
         self.writer.manager().reconfigure(&sqlite);
-        self.readers.manager().reconfigure(&reader_settings(&sqlite));
+        self.readers
+            .manager()
+            .reconfigure(&reader_settings(&sqlite));
         self.writer.reconfigure(writer_config)?;
         self.readers.reconfigure(reader_config)
     }

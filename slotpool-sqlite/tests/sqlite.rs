@@ -600,13 +600,20 @@ fn sqlite_pool_reconfigure_reaches_both_pools_and_keeps_their_shape() {
     config.sqlite.cache_size = -777;
     pool.reconfigure(config.clone()).unwrap();
     assert_eq!(pool.reader_pool().config().max_size, 5);
-    assert_eq!(pool.writer_pool().config().max_size, 1, "one writer, always");
+    assert_eq!(
+        pool.writer_pool().config().max_size,
+        1,
+        "one writer, always"
+    );
     pool.reader_pool().evict_idle();
     pool.writer_pool().evict_idle();
     assert_eq!(cache_size(&pool.reader().unwrap()), -777);
     assert_eq!(cache_size(&pool.writer().unwrap()), -777);
     assert!(
-        pool.reader().unwrap().execute_batch("CREATE TABLE x(y)").is_err(),
+        pool.reader()
+            .unwrap()
+            .execute_batch("CREATE TABLE x(y)")
+            .is_err(),
         "readers stay read-only"
     );
 

@@ -3,7 +3,7 @@
 //!
 //! Owns: the mapping from r2d2's manager trait onto slotpool's, and the two
 //! hooks r2d2 has no place for (reset on return, error classification). It
-//! holds no pool logic.
+//! may not hold pool logic.
 //!
 //! Managers written for r2d2 (`r2d2_postgres`, `r2d2_sqlite`, diesel's
 //! `ConnectionManager`, redis's r2d2 support, ...) work through it as they

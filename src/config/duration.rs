@@ -1,5 +1,8 @@
 //! Human-readable durations (`"30s"`, `"500ms"`, `"1h 30m"`) via `humantime`,
 //! and the words that switch an optional duration off.
+//!
+//! Owns: the duration spellings every layer shares. It may not know which
+//! setting a duration belongs to.
 
 use std::time::Duration;
 

@@ -1,6 +1,9 @@
 //! The keyword-valued pool settings: [`StartupMode`]. Each is written in
 //! files and variables as a lowercase word (`"wait_for_min_idle"`),
 //! case-insensitively on input.
+//!
+//! Owns: the pool's keyword types. It may not hold backend keywords (those
+//! live with their backend).
 
 crate::keyword_enum! {
     /// What building a pool waits for. Default: [`StartupMode::Background`].

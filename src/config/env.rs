@@ -2,6 +2,9 @@
 //! Variables are passed in as `(name, value)` pairs, never read here, so
 //! tests need not touch the process environment. Part of the loader
 //! (feature `config`).
+//!
+//! Owns: the `SLOTPOOL_*` naming and the reserved and ignored variables. It
+//! may not read files.
 
 use std::path::PathBuf;
 

@@ -1,5 +1,8 @@
 //! [`ConfigError`]: everything that can go wrong while reading, overlaying or
 //! validating a configuration.
+//!
+//! Owns: [`ConfigError`] and its messages. It may not hold loading or
+//! validation logic.
 
 use std::fmt;
 use std::path::PathBuf;

@@ -2,6 +2,10 @@
 //! profile (over the optional `[defaults]` table) into assignments, rejecting
 //! unknown keys with a suggestion. Part of the loader (feature `config`).
 //!
+//! Owns: reading a TOML document and walking its `[defaults]` and profile
+//! tables. It may not decode values (the schema does) or read the
+//! environment.
+//!
 //! ```toml
 //! [defaults]            # optional; applies under every profile
 //! min_idle = 1
@@ -98,8 +102,7 @@ impl Document {
                 continue;
             }
             // A setting written at top level most likely belongs in [defaults].
-            let suggestion = if names::find(table, key).is_some() || names::is_section(table, key)
-            {
+            let suggestion = if names::find(table, key).is_some() || names::is_section(table, key) {
                 Some(format!("{DEFAULTS}.{key}"))
             } else {
                 names::closest(key, [PROFILES, DEFAULTS]).map(str::to_owned)

@@ -3,6 +3,9 @@
 //! then environment overrides, applied by one overlay routine to any
 //! [`Settings`] type: the pool's [`PoolConfig`], or a backend's
 //! configuration that nests it.
+//!
+//! Owns: the public loading functions and the order of the layers. It may not
+//! decode a value itself (the schema does).
 
 use std::path::{Path, PathBuf};
 
@@ -88,7 +91,13 @@ fn load_layers<T: Settings>(
     let path: Option<PathBuf> = path.map(Path::to_path_buf).or(env.config);
     let profile = profile.map(str::to_owned).or(env.profile);
     let doc = path.as_deref().map(Document::read).transpose()?;
-    resolve(&table, doc.as_ref(), profile.as_deref(), env.assignments, validate)
+    resolve(
+        &table,
+        doc.as_ref(),
+        profile.as_deref(),
+        env.assignments,
+        validate,
+    )
 }
 
 /// Loads `profile` from TOML text over the defaults of `T`, and validates.

@@ -2,7 +2,8 @@
 //!
 //! Owns: lookups over a [`Setting`] table (by dotted name, by environment
 //! variable, by section) and the did-you-mean suggestions (Damerau-
-//! Levenshtein through `strsim`). Part of the loader (feature `config`).
+//! Levenshtein through `strsim`). Part of the loader (feature `config`). It
+//! may not decode or apply values.
 
 use super::env::{ENV_CONFIG, ENV_PROFILE};
 use super::schema::Setting;
@@ -44,11 +45,7 @@ pub(crate) fn suggest_setting<T>(table: &[Setting<T>], name: &str) -> Option<Str
 /// closest to an unknown `SLOTPOOL_*` one.
 pub(crate) fn suggest_env_var<T>(table: &[Setting<T>], variable: &str) -> Option<String> {
     let reserved = [ENV_CONFIG, ENV_PROFILE].map(str::to_owned);
-    let names: Vec<String> = table
-        .iter()
-        .map(Setting::env_var)
-        .chain(reserved)
-        .collect();
+    let names: Vec<String> = table.iter().map(Setting::env_var).chain(reserved).collect();
     closest(variable, names.iter().map(String::as_str)).map(str::to_owned)
 }
 

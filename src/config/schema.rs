@@ -630,7 +630,10 @@ mod tests {
         assert_eq!(Value::Float(0.025).literal(), "0.025");
         assert_eq!(Value::Float(1.0).literal(), "1.0");
         assert_eq!(Value::Float(f64::NAN).literal(), "nan");
-        assert_eq!(Value::String("a\"b\\c\n".into()).literal(), r#""a\"b\\c\n""#);
+        assert_eq!(
+            Value::String("a\"b\\c\n".into()).literal(),
+            r#""a\"b\\c\n""#
+        );
         assert_eq!(Value::String(String::new()).literal(), r#""""#);
         assert_eq!(Value::String("a\0b".into()).literal(), r#""a\u0000b""#);
     }

@@ -2,10 +2,11 @@
 //! table, so serde, the TOML loader and `config show` accept and write the
 //! same spellings (`"30s"`, `"off"`, `"auto"`).
 //!
-//! Owns: [`serialize`] and [`deserialize`] for any [`Settings`] type, and
-//! the impls for [`PoolConfig`]. A backend's configuration implements serde
-//! by calling the same two functions. Missing fields take their defaults;
-//! unknown fields are errors, as in the loader.
+//! Owns: [`serialize`] and [`deserialize`] for any [`Settings`] type, and the
+//! impls for [`PoolConfig`]. A backend's configuration implements serde by
+//! calling the same two functions. Missing fields take their defaults;
+//! unknown fields are errors, as in the loader. It may not validate: serde
+//! gives a value, `validate` judges it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -136,9 +137,10 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
-        Ok(Node::Scalar(
-            i64::try_from(v).map_or_else(|_| Value::String(v.to_string()), Value::Integer),
-        ))
+        Ok(Node::Scalar(i64::try_from(v).map_or_else(
+            |_| Value::String(v.to_string()),
+            Value::Integer,
+        )))
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<Node, E> {

@@ -4,6 +4,7 @@
 //! Owns: the pool's settings and their defaults. Backend settings (SQLite
 //! pragmas, PostgreSQL options) belong to the backend crates, which nest
 //! `PoolConfig` in their own configuration (see [`schema`](super::schema)).
+//! It may not load or validate (see `load.rs` and `validate.rs`).
 
 use std::time::Duration;
 
@@ -147,7 +148,6 @@ impl PoolConfig {
             .unwrap_or_else(|| self.max_size.max(AUTO_MIN_CAPACITY))
     }
 }
-
 
 impl Settings for PoolConfig {
     fn settings() -> Vec<Setting<Self>> {

@@ -2,6 +2,9 @@
 //! overlay routine that applies assignments from any layer (file or
 //! environment) on top of a base configuration. Part of the loader (feature
 //! `config`).
+//!
+//! Owns: [`Source`], [`Sources`] and the overlay. It may not parse files or
+//! read variables.
 
 use std::collections::BTreeMap;
 use std::fmt;

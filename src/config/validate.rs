@@ -1,5 +1,8 @@
 //! Validation rules: [`PoolConfig::validate`] and [`PoolConfig::problems`].
 //! Each rule is checked independently so that `problems` reports them all.
+//!
+//! Owns: every rule over the pool's settings. It may not change a value: it
+//! only reports.
 
 use std::time::Duration;
 

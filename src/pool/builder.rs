@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use super::Pool;
-use super::core::Shared;
+use super::Shared;
 use crate::clock::{Clock, ManualClock};
 use crate::config::PoolConfig;
 use crate::error::Error;

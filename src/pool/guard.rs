@@ -1,12 +1,14 @@
 //! [`PooledConnection`]: the guard a checkout returns.
 //!
 //! Owns: the guard's lifetime rules. It returns its lease to the pool core on
-//! drop (also during unwinding, so a panic never leaks a slot).
+//! drop (also during unwinding, so a panic never leaks a slot). It may not
+//! decide a connection's fate: it records the user's wish (`mark_broken`,
+//! `note_error`) and the return path acts on it.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
-use super::core::{CloseReason, Shared};
+use super::{CloseReason, Shared};
 use crate::manager::ErrorClass;
 use crate::manager::Manager;
 use crate::slot::Lease;

@@ -2,24 +2,36 @@
 //! guard.
 //!
 //! Owns: the public API and handle lifetime (the last `Pool` handle closes the
-//! pool). The protocols live in `core`; this module only calls them.
+//! pool). The protocols live one per file beside it (see `shared.rs`); this
+//! module only calls them. It may not touch slots or waiters directly.
 
-mod acquire;
 mod builder;
-pub(crate) mod core;
+mod checkout;
+mod close;
+pub(crate) mod create;
+mod evict;
+mod get_async;
 mod guard;
+mod reconfigure;
+mod release;
+mod report;
+mod room;
+pub(crate) mod shared;
+mod vacate;
+mod validate;
 
 use std::fmt;
 use std::panic::Location;
 use std::time::Duration;
 
-pub use self::acquire::Acquire;
 pub use self::builder::Builder;
-pub use self::core::CloseReason;
-use self::core::Shared;
+pub use self::get_async::Acquire;
 pub use self::guard::PooledConnection;
+pub use self::report::State;
+pub(crate) use self::shared::Shared;
+pub use self::vacate::CloseReason;
 use crate::config::{ConfigError, PoolConfig};
-use crate::error::{Error, State};
+use crate::error::Error;
 use crate::manager::Manager;
 use crate::slot::Lease;
 use crate::sync::{Arc, Ordering};

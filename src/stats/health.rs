@@ -11,7 +11,6 @@
 use std::fmt;
 use std::time::Duration;
 
-
 use super::{HistogramSnapshot, Stats};
 
 /// Thresholds for [`Pool::health_with`](crate::Pool::health_with) and

@@ -2,9 +2,9 @@
 //! (feature `metrics`), so that any installed recorder, such as
 //! `metrics-exporter-prometheus`, exposes the pool's figures.
 //!
-//! Owns: the mapping from the Prometheus families (see the `prometheus`
-//! module: same names, same help texts, same labels) to facade calls. It may
-//! not keep state: each call publishes one snapshot.
+//! Owns: the mapping from the metric families (see `families.rs`: the same
+//! names, help texts and labels as the Prometheus text) to facade calls. It
+//! may not read the pool or keep state: each call publishes one snapshot.
 //!
 //! - gauges: `gauge!(name, "pool" => ..).set(value)`;
 //! - counters: `counter!(name, "pool" => .., ..).absolute(value)`, since the

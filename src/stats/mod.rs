@@ -31,70 +31,7 @@ pub use self::health::{
 };
 pub(crate) use self::histogram::AtomicHistogram;
 pub use self::histogram::HistogramSnapshot;
-
-/// Why the pool closed a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-#[non_exhaustive]
-pub enum CloseReason {
-    /// The user marked it broken, or `has_broken` said so on return.
-    Broken,
-    /// `is_valid` failed (or panicked) at checkout or in a keepalive check.
-    Invalid,
-    /// `reset` failed (or panicked) on return.
-    ResetFailed,
-    /// Idle longer than `idle_timeout` (above `min_idle`).
-    IdleTimeout,
-    /// Older than its (jittered) `max_lifetime`.
-    MaxLifetime,
-    /// Returned while the pool held more than `max_size` (after a shrink).
-    Shrink,
-    /// Evicted by `evict_idle`, `evict` or `retain`.
-    Evicted,
-    /// A fatal error class was seen on it (e.g. SQLITE_CORRUPT).
-    Fatal,
-    /// The pool was closed.
-    PoolClosed,
-    /// Detached from the pool by its user.
-    Detached,
-}
-
-impl CloseReason {
-    /// Every reason, in a fixed order.
-    pub const ALL: [CloseReason; 10] = [
-        CloseReason::Broken,
-        CloseReason::Invalid,
-        CloseReason::ResetFailed,
-        CloseReason::IdleTimeout,
-        CloseReason::MaxLifetime,
-        CloseReason::Shrink,
-        CloseReason::Evicted,
-        CloseReason::Fatal,
-        CloseReason::PoolClosed,
-        CloseReason::Detached,
-    ];
-
-    /// The snake_case name used in JSON and metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CloseReason::Broken => "broken",
-            CloseReason::Invalid => "invalid",
-            CloseReason::ResetFailed => "reset_failed",
-            CloseReason::IdleTimeout => "idle_timeout",
-            CloseReason::MaxLifetime => "max_lifetime",
-            CloseReason::Shrink => "shrink",
-            CloseReason::Evicted => "evicted",
-            CloseReason::Fatal => "fatal",
-            CloseReason::PoolClosed => "pool_closed",
-            CloseReason::Detached => "detached",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
+pub use crate::pool::CloseReason;
 
 /// A counter on its own cache line.
 #[derive(Default)]

@@ -6,8 +6,8 @@
 
 use rusqlite::Connection;
 use slotpool::Manager;
-use slotpool_sqlite::{SqliteError, SqliteManager, SqlitePool};
 use slotpool_sqlite::{Config, SqliteConfig};
+use slotpool_sqlite::{SqliteError, SqliteManager, SqlitePool};
 
 use super::error::CliError;
 

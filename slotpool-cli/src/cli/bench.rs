@@ -1,6 +1,9 @@
 //! `slotpool bench`: runs the same workload through each variant, timing
 //! every operation, and hands the results to `report` and `plot`.
 //!
+//! Owns: the run plan, the worker threads, timing and progress. It may not
+//! know how a variant talks to SQLite (see `backends`).
+//!
 //! Owns: the run plan (ops or duration, workers, mix), worker threads,
 //! per-operation timing into HDR histograms, and the progress bar.
 //!

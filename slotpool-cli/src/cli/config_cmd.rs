@@ -1,10 +1,11 @@
 //! `slotpool config show` and `slotpool config check`, and the one
 //! configuration loader the other commands share.
 //!
-//! Owns: how a configuration and its sources are printed, which file the
-//! two `config` commands read when none is named, and how a file's profiles
-//! are checked. Loading and validation rules live in `slotpool::config`
-//! (the pool's settings) and `slotpool_sqlite` (the `[sqlite]` section).
+//! Owns: how a configuration and its sources are printed, which file the two
+//! `config` commands read when none is named, and how a file's profiles are
+//! checked. Loading and validation rules live in `slotpool::config` (the
+//! pool's settings) and `slotpool_sqlite` (the `[sqlite]` section). It may
+//! not define or validate settings.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,9 @@
 //! The `slotpool` command line.
 //!
+//! Owns: parsing the command line and mapping each subcommand to its module
+//! and each failure to one line and an exit code. It may not implement a
+//! command itself.
+//!
 //! | module       | owns |
 //! |--------------|------|
 //! | `args`       | the clap definitions: subcommands, flags, defaults |

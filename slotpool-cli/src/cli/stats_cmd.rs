@@ -2,7 +2,8 @@
 //! pools' statistics as a table, JSON or Prometheus text.
 //!
 //! Owns: the table layout; JSON and Prometheus rendering are the library's
-//! (`Stats` is serde-serialisable, `Stats::render_prometheus`).
+//! (`Stats` is serde-serialisable, `Stats::render_prometheus`). It may not
+//! compute statistics itself.
 
 use comfy_table::{CellAlignment, Table, presets};
 use slotpool::Stats;

@@ -27,8 +27,8 @@ use axum::{Json, Router};
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use slotpool::Pool;
-use slotpool_sqlite::{SqliteError, SqliteManager};
 use slotpool::stats::HealthStatus;
+use slotpool_sqlite::{SqliteError, SqliteManager};
 
 /// The pool every handler shares.
 pub type SqlitePool = Arc<Pool<SqliteManager>>;

@@ -1,5 +1,8 @@
 //! [`Acquire`]: the future behind `Pool::get_async`.
 //!
+//! Owns: the future's states and its cancellation. It may not hand
+//! connections out except through the shared queue.
+//!
 //! Owns: the async side of waiting. It shares the waiter queue, the hand-off
 //! and the deadline rules with the sync path in `core`; only the wake-up
 //! differs (a `Waker` instead of unparking a thread). No runtime is needed:
@@ -17,7 +20,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::PooledConnection;
-use super::core::{Joined, Shared};
+use super::Shared;
+use super::checkout::Joined;
 use crate::clock::{Nanos, nanos};
 use crate::error::Error;
 use crate::manager::Manager;

@@ -1,0 +1,315 @@
+//! Checking a connection out: the lock-free fast path (a scan from the
+//! thread's hint), the stamps a checkout makes, and the slow path that joins
+//! the waiter queue and parks until a hand-off, close or the deadline.
+//!
+//! Owns: the order of a checkout (scan, stamp, validate if stale, count,
+//! sample) and the sync wait loop. It may not free room or close
+//! connections (see `vacate.rs`); the async wait is `get_async.rs`, which
+//! shares [`Shared::join_queue`] and [`Shared::checkout_after_wait`].
+
+use std::panic::Location;
+use std::time::Duration;
+
+use super::shared::{EXTRA_EVENTS, PoolError, Shared};
+use crate::clock::{Nanos, nanos};
+use crate::error::Error;
+use crate::manager::Manager;
+use crate::slot::Lease;
+use crate::stats::Event;
+use crate::sync::{self, Ordering};
+use crate::waiters::{Notifier, Outcome, Refused};
+
+impl<M: Manager> Shared<M> {
+    /// The fast path: no lock, no allocation; one scan from this thread's hint.
+    /// `None` means nothing idle, or the pool is closed: the slow path then
+    /// waits, or reports the closed pool.
+    ///
+    /// The closed check stays, although `close()` empties every idle slot: a
+    /// connection being returned concurrently is briefly `Idle` before its
+    /// returner sees the closed bit, and a get made after `close()` returned
+    /// must not take it (invariant 6). loom's `close_races_get_and_return`
+    /// caught exactly that when this check was removed.
+    // Forced inline only in real builds: under loom (a debug build on
+    // 32 KiB coroutine stacks) the inlined frames overflow the stack.
+    #[cfg_attr(not(feature = "loom"), inline(always))]
+    #[cfg_attr(feature = "loom", inline)]
+    pub(crate) fn try_acquire_fast(
+        &self,
+        site: &'static Location<'static>,
+    ) -> Option<Lease<M::Connection>> {
+        if self.waiters.signal().closed() {
+            return None;
+        }
+        loop {
+            let lease = self.scan_idle()?;
+            if let Some(lease) = self.prepare_checkout(lease, site) {
+                if self.hot.extras.load(Ordering::Relaxed) & EXTRA_EVENTS != 0 {
+                    self.notify_acquire(&lease, Duration::ZERO, site);
+                }
+                return Some(lease);
+            }
+        }
+    }
+
+    #[cold]
+    pub(crate) fn notify_acquire(
+        &self,
+        lease: &Lease<M::Connection>,
+        waited: Duration,
+        site: &'static Location<'static>,
+    ) {
+        if let Some(events) = &self.events {
+            events.on_acquire(lease.index(), waited, site);
+        }
+    }
+
+    /// The error a get gets when nothing was idle and it may not wait.
+    pub(crate) fn closed_or_no_idle(&self) -> PoolError<M> {
+        if self.waiters.signal().closed() {
+            self.stats.record(Event::RejectedClosed);
+            self.closed_error()
+        } else {
+            self.request_one();
+            self.no_idle_error()
+        }
+    }
+
+    /// Scans from the thread's hint for an idle slot and checks it out.
+    #[inline(always)]
+    pub(crate) fn scan_idle(&self) -> Option<Lease<M::Connection>> {
+        let high_water = self.slots.high_water();
+        let mut index = sync::slot_hint();
+        if index >= high_water {
+            index = 0;
+        }
+        for _ in 0..high_water {
+            if let Some(lease) = self.slots.try_checkout(index) {
+                sync::set_slot_hint(index);
+                return Some(lease);
+            }
+            index += 1;
+            if index == high_water {
+                index = 0;
+            }
+        }
+        None
+    }
+
+    /// Stamps the checkout and validates a connection that sat idle longer
+    /// than the window. `None`: it was invalid and has been discarded.
+    #[inline(always)]
+    pub(crate) fn prepare_checkout(
+        &self,
+        mut lease: Lease<M::Connection>,
+        site: &'static Location<'static>,
+    ) -> Option<Lease<M::Connection>> {
+        let now = self.clock.recent();
+        let (returned_at, count) = self.slots.stamp_checkout(&lease, now);
+        let stale =
+            now.saturating_sub(returned_at) >= self.hot.validation_window.load(Ordering::Relaxed);
+        let needs_validation = stale & !lease.validated;
+        let leaks = self.hot.leak_threshold.load(Ordering::Relaxed) != 0;
+        // One branch for everything a checkout rarely does.
+        if needs_validation | self.is_sampled(count) | leaks {
+            return self.prepare_checkout_slow(lease, needs_validation, count, site);
+        }
+        self.slots.count_checkout(&lease, count);
+        lease.validated = false;
+        lease.sampled = false;
+        Some(lease)
+    }
+
+    /// The rare parts of a checkout: validating a connection that sat idle
+    /// past the window, starting a hold-time sample, leak tracking.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn prepare_checkout_slow(
+        &self,
+        lease: Lease<M::Connection>,
+        needs_validation: bool,
+        count: u64,
+        site: &'static Location<'static>,
+    ) -> Option<Lease<M::Connection>> {
+        let mut lease = if needs_validation {
+            self.validate(lease)?
+        } else {
+            lease
+        };
+        lease.validated = false;
+        lease.sampled = false;
+        // Counted only now: a validation that sent the connection to the
+        // worker, or found it dead, is not a checkout. One that passed
+        // inline leaves `count` right: nobody else writes an owned slot.
+        self.slots.count_checkout(&lease, count);
+        if self.is_sampled(count) {
+            self.slots.start_sample(&mut lease, self.clock.precise());
+        }
+        if self.hot.leak_threshold.load(Ordering::Relaxed) != 0 {
+            self.track_for_leaks(&lease, site);
+        }
+        Some(lease)
+    }
+
+    /// Whether checkout number `count` of a slot has its hold time measured.
+    /// A mask, not `%`: a 64-bit division would cost more than the rest of
+    /// the checkout.
+    #[inline(always)]
+    pub(crate) fn is_sampled(&self, count: u64) -> bool {
+        let mask = self.hot.usage_sampling_mask;
+        count & mask == 1 & mask
+    }
+
+    /// With leak detection on, keeps a backtrace of the checkout when
+    /// `RUST_BACKTRACE` asks for them (HikariCP captures one per checkout).
+    #[cold]
+    pub(crate) fn track_for_leaks(
+        &self,
+        lease: &Lease<M::Connection>,
+        site: &'static Location<'static>,
+    ) {
+        self.slots.stamp_site(lease, site);
+        let trace = std::backtrace::Backtrace::capture();
+        if trace.status() == std::backtrace::BacktraceStatus::Captured {
+            self.slots.set_trace(lease, Some(trace));
+        }
+    }
+
+    /// The slow path: queue up, re-scan, ask for a connection, park until a
+    /// hand-off, close, or the deadline.
+    #[cold]
+    pub(crate) fn acquire_slow(
+        &self,
+        timeout: Duration,
+        site: &'static Location<'static>,
+    ) -> Result<Lease<M::Connection>, PoolError<M>> {
+        self.refuse_if_failing_fast()?;
+        let start = self.clock.now();
+        let deadline = start.saturating_add(nanos(timeout));
+        let max_waiters = self.config.load().max_waiters as usize;
+        loop {
+            let lease = self
+                .wait_once(start, deadline, max_waiters)
+                .inspect_err(|error| self.record_failure(error))?;
+            if let Some(lease) = self.checkout_after_wait(lease, start, site) {
+                return Ok(lease);
+            }
+            // It was invalid and is gone; wait again within the same deadline.
+        }
+    }
+
+    /// Fails at once, with the typed connect error, while connecting is
+    /// failing for good (see [`failing_fast`](Self::failing_fast)); a
+    /// background probe keeps trying.
+    pub(crate) fn refuse_if_failing_fast(&self) -> Result<(), PoolError<M>> {
+        if self.failing_fast() {
+            self.stats.record(Event::FailedFast);
+            self.request_connection_if_room();
+            return Err(self.connect_error());
+        }
+        Ok(())
+    }
+
+    /// Counts a get that ended in `error`.
+    pub(crate) fn record_failure(&self, error: &PoolError<M>) {
+        self.stats.record(match error {
+            Error::TimedOut { .. } => Event::TimedOut,
+            Error::TooManyWaiters { .. } => Event::RejectedWaiterCap,
+            Error::Connect { .. } => Event::FailedFast,
+            _ => Event::RejectedClosed,
+        });
+    }
+
+    /// Joins the back of the waiter queue, then re-scans the slots (Dekker
+    /// pair 1) and asks for a connection if there is room. One step for sync
+    /// and async callers; only the notifier differs.
+    pub(crate) fn join_queue(
+        &self,
+        notifier: Notifier,
+        max_waiters: usize,
+    ) -> Result<Joined<M::Connection>, PoolError<M>> {
+        let node = match self.waiters.enqueue(notifier, max_waiters) {
+            Ok(node) => node,
+            Err(Refused::Closed) => return Err(self.closed_error()),
+            Err(Refused::TooManyWaiters) => return Err(self.too_many_waiters_error(max_waiters)),
+        };
+        // Dekker pair 1 (and the room pair): enqueued (SeqCst) before this
+        // re-scan and the room check below.
+        sync::dekker_fence();
+        if let Some(lease) = self.scan_idle() {
+            return match self.waiters.cancel(&node) {
+                Outcome::Handed(handed) => {
+                    // Handed one at the same instant: keep it, pass the other on.
+                    self.publish(lease);
+                    Ok(Joined::Served(handed))
+                }
+                Outcome::Closed => {
+                    self.publish(lease);
+                    Err(self.closed_error())
+                }
+                Outcome::Rejected => {
+                    self.publish(lease);
+                    Err(self.connect_error())
+                }
+                Outcome::Cancelled | Outcome::Waiting => Ok(Joined::Served(lease)),
+            };
+        }
+        self.request_connection_if_room();
+        Ok(Joined::Queued(node))
+    }
+
+    /// Prepares a connection a waiter obtained (handed or re-scanned) and
+    /// records the wait. `None`: it was invalid and has been discarded.
+    pub(crate) fn checkout_after_wait(
+        &self,
+        lease: Lease<M::Connection>,
+        start: Nanos,
+        site: &'static Location<'static>,
+    ) -> Option<Lease<M::Connection>> {
+        let lease = self.prepare_checkout(lease, site)?;
+        let waited = self.clock.now().saturating_sub(start);
+        self.stats.record(Event::Waited(waited));
+        self.notify_acquire(&lease, Duration::from_nanos(waited), site);
+        Some(lease)
+    }
+
+    pub(crate) fn wait_once(
+        &self,
+        start: Nanos,
+        deadline: Nanos,
+        max_waiters: usize,
+    ) -> Result<Lease<M::Connection>, PoolError<M>> {
+        let node = match self.join_queue(Notifier::Thread(sync::thread::current()), max_waiters)? {
+            Joined::Served(lease) => return Ok(lease),
+            Joined::Queued(node) => node,
+        };
+        loop {
+            match self.waiters.poll(&node) {
+                Outcome::Handed(lease) => {
+                    sync::set_slot_hint(lease.index());
+                    return Ok(lease);
+                }
+                Outcome::Closed => return Err(self.closed_error()),
+                Outcome::Rejected => return Err(self.connect_error()),
+                Outcome::Waiting | Outcome::Cancelled => {}
+            }
+            let now = self.clock.now();
+            if now >= deadline {
+                return match self.waiters.cancel(&node) {
+                    Outcome::Handed(lease) => Ok(lease),
+                    Outcome::Closed => Err(self.closed_error()),
+                    Outcome::Rejected => Err(self.connect_error()),
+                    Outcome::Cancelled | Outcome::Waiting => Err(self.timeout_error(now - start)),
+                };
+            }
+            self.clock.park_until(deadline);
+        }
+    }
+}
+
+/// What joining the waiter queue came to.
+pub(crate) enum Joined<C> {
+    /// A connection was found by the re-scan, or handed over at that instant.
+    Served(Lease<C>),
+    /// Queued: wait on this node.
+    Queued(crate::sync::Arc<crate::waiters::WaitNode<C>>),
+}

@@ -1,0 +1,137 @@
+//! Opening a connection: reserve room, claim an empty slot, connect (on the
+//! worker), fill the slot and publish the new connection.
+//!
+//! Owns: one connect attempt and what it records (the last error, failures
+//! in a row, progress for `WaitForMinIdle`). It may not loop or back off:
+//! the worker (`worker.rs`) decides when to try again.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use super::shared::{PoolError, Shared};
+use crate::clock::{Nanos, nanos};
+use crate::manager::{ErrorClass, Manager};
+use crate::slot::SlotState;
+use crate::stats::Event;
+use crate::sync::{self, Ordering};
+
+impl<M: Manager> Shared<M> {
+    /// Opens one connection (on the worker) and publishes it.
+    pub(crate) fn create_one(&self) -> CreateOutcome<M::Error> {
+        if !self.reserve_room() {
+            return CreateOutcome::NoRoom;
+        }
+        let claim = loop {
+            // A reservation guarantees an empty slot once in-flight retires
+            // (which give back room before vacating) finish: a few instructions.
+            match self.slots.claim_empty() {
+                Some(claim) => break claim,
+                None => sync::thread::yield_now(),
+            }
+        };
+        self.connecting.fetch_add(1, Ordering::SeqCst);
+        let started = self.clock.now();
+        let connected = catch_unwind(AssertUnwindSafe(|| self.manager.connect()));
+        let now = self.clock.now();
+        let took = now.saturating_sub(started);
+        self.connecting.fetch_sub(1, Ordering::SeqCst);
+        match connected {
+            Ok(Ok(conn)) => {
+                self.stats.record(Event::Created(took));
+                self.consecutive_failures.store(0, Ordering::SeqCst);
+                self.last_error_permanent.store(false, Ordering::SeqCst);
+                *sync::lock(&self.last_connect_error) = None;
+                let _ = self
+                    .demand
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+                let lease = self.slots.fill(claim, conn, now, self.expiry_for(now));
+                if let Some(events) = &self.events {
+                    events.on_create(lease.index(), Duration::from_nanos(took));
+                }
+                tracing::debug!(pool = %self.name, slot = lease.index(), "connection opened");
+                self.publish(lease);
+                self.notify_progress();
+                CreateOutcome::Created
+            }
+            Ok(Err(error)) => {
+                self.stats.record(Event::ConnectFailed);
+                self.slots.abandon(claim);
+                self.total.fetch_sub(1, Ordering::SeqCst);
+                let error = std::sync::Arc::new(error);
+                tracing::warn!(pool = %self.name, error = %error, "connect failed");
+                let permanent = self.manager.classify(&error) == ErrorClass::Permanent;
+                *sync::lock(&self.last_connect_error) = Some(error.clone());
+                self.last_error_permanent.store(permanent, Ordering::SeqCst);
+                self.consecutive_failures.fetch_add(1, Ordering::SeqCst);
+                if self.failing_fast() {
+                    // Nothing open, nothing coming: end current waits now
+                    // with the typed cause instead of letting them time out.
+                    self.waiters.reject_all();
+                }
+                self.notify_progress();
+                CreateOutcome::Failed(error)
+            }
+            Err(_panic) => {
+                self.stats.record(Event::ConnectFailed);
+                self.consecutive_failures.fetch_add(1, Ordering::SeqCst);
+                self.slots.abandon(claim);
+                self.total.fetch_sub(1, Ordering::SeqCst);
+                tracing::error!(pool = %self.name, "connect panicked");
+                CreateOutcome::Panicked
+            }
+        }
+    }
+
+    /// When a connection opened at `now` must retire: `max_lifetime` scaled
+    /// by a random factor in [1 - jitter, 1], so connections opened together
+    /// do not expire together. 0: never.
+    pub(crate) fn expiry_for(&self, now: Nanos) -> Nanos {
+        let config = self.config.load();
+        match config.max_lifetime {
+            Some(lifetime) => {
+                let factor = 1.0 - config.max_lifetime_jitter * fastrand::f64();
+                now.saturating_add(nanos(lifetime.mul_f64(factor)).max(1))
+            }
+            None => 0,
+        }
+    }
+
+    pub(crate) fn notify_progress(&self) {
+        let _guard = sync::lock(&self.progress.0);
+        self.progress.1.notify_all();
+    }
+
+    /// Waits until `min_idle` connections are idle, or fails within
+    /// `timeout` with the typed cause (start-up mode `WaitForMinIdle`).
+    pub(crate) fn wait_for_idle(
+        &self,
+        min_idle: usize,
+        timeout: Duration,
+    ) -> Result<(), PoolError<M>> {
+        let start = self.clock.now();
+        let deadline = start.saturating_add(nanos(timeout));
+        let mut guard = sync::lock(&self.progress.0);
+        loop {
+            if self.count(SlotState::Idle) >= min_idle {
+                return Ok(());
+            }
+            if self.failing_fast() {
+                return Err(self.connect_error());
+            }
+            let now = self.clock.now();
+            if now >= deadline {
+                return Err(self.timeout_error(now - start));
+            }
+            let wait = Duration::from_nanos(deadline - now).min(Duration::from_millis(100));
+            guard = sync::wait_timeout(&self.progress.1, guard, wait);
+        }
+    }
+}
+
+/// What one connect attempt on the worker came to.
+pub(crate) enum CreateOutcome<E> {
+    Created,
+    NoRoom,
+    Failed(std::sync::Arc<E>),
+    Panicked,
+}

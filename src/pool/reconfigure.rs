@@ -1,0 +1,63 @@
+//! Reconfiguring a running pool: swap the configuration, update the hot
+//! copies, retire idle excess after a shrink, serve waiters after a grow.
+//!
+//! Owns: the order of those steps. It may not validate beyond
+//! `PoolConfig::validate` and the two run-time limits (capacity, name).
+
+use super::shared::Shared;
+use crate::clock::nanos;
+use crate::config::{ConfigError, PoolConfig};
+use crate::manager::Manager;
+use crate::pool::CloseReason;
+use crate::sync::{self, Ordering};
+
+impl<M: Manager> Shared<M> {
+    /// Swaps in a new configuration (validated) and applies size changes.
+    pub(crate) fn reconfigure(&self, config: PoolConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        let capacity = self.slots.capacity();
+        if config.max_size as usize > capacity {
+            return Err(ConfigError::Invalid {
+                setting: "max_size",
+                value: config.max_size.to_string(),
+                rule: format!("must be <= the slot array's capacity ({capacity}), fixed at build"),
+            });
+        }
+        if *config.pool_name != *self.name {
+            return Err(ConfigError::Invalid {
+                setting: "pool_name",
+                value: config.pool_name.clone(),
+                rule: format!("cannot change while the pool runs (it is '{}')", self.name),
+            });
+        }
+        let max_size = config.max_size as usize;
+        let window = nanos(config.validation_idle_window);
+        let leak_threshold = config.leak_detection_threshold.map_or(0, nanos);
+        self.manager.on_reconfigure(&config);
+        self.config.store(config);
+        self.hot.validation_window.store(window, Ordering::Relaxed);
+        self.hot
+            .leak_threshold
+            .store(leak_threshold, Ordering::Relaxed);
+
+        self.hot.max_size.store(max_size, Ordering::SeqCst);
+        sync::dekker_fence();
+        tracing::info!(pool = %self.name, max_size, "pool reconfigured");
+        // Shrink: retire idle excess now; in-use excess retires on return.
+        for index in 0..self.slots.high_water() {
+            if self.total.load(Ordering::SeqCst) <= max_size {
+                break;
+            }
+            if let Some(lease) = self.slots.try_reserve(index) {
+                if self.try_retire() {
+                    self.vacate_retired(lease, CloseReason::Shrink);
+                } else {
+                    self.publish(lease);
+                }
+            }
+        }
+        // Grow: serve current waiters; min_idle changes: refill.
+        self.worker.request();
+        Ok(())
+    }
+}

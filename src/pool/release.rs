@@ -1,0 +1,229 @@
+//! A connection coming back: the manager's return checks, then hand-off to
+//! the oldest waiter, a check-in to `Idle`, or retirement.
+//!
+//! Owns: the return path and publishing a ready connection (used by returns,
+//! creators and validation alike), with its Dekker pairs (see `shared.rs`).
+//! It may not close a connection itself: a discard goes through `vacate.rs`.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use super::shared::Shared;
+use crate::clock::Nanos;
+use crate::manager::Manager;
+use crate::pool::CloseReason;
+use crate::slot::Lease;
+use crate::stats::Event;
+use crate::sync::{self, Ordering};
+
+impl<M: Manager> Shared<M> {
+    /// A guard came back: check it, then publish, retire or discard it.
+    ///
+    /// The fast path (nothing to record, nobody waiting, nothing due) is the
+    /// manager's `has_broken` and `reset`, one branch over the retirement
+    /// conditions, and [`SlotArray::check_in`]; everything else is out of
+    /// line in [`release_slow`](Self::release_slow).
+    // Forced inline only in real builds: under loom (a debug build on
+    // 32 KiB coroutine stacks) the inlined frames overflow the stack.
+    #[cfg_attr(not(feature = "loom"), inline(always))]
+    #[cfg_attr(feature = "loom", inline)]
+    pub(crate) fn release(&self, mut lease: Lease<M::Connection>) {
+        // Acquire: a return that sees `EXTRA_LEAK_REPORTED` also sees the
+        // slot's `leak_reported` stored before it (a plain load on x86).
+        if lease.discard.is_some() | lease.sampled | (self.hot.extras.load(Ordering::Acquire) != 0)
+        {
+            self.release_slow(lease);
+            return;
+        }
+        if let Some(reason) = self.return_checks(&mut lease) {
+            self.discard(lease, reason);
+            return;
+        }
+        let now = self.clock.recent();
+        let (expired, evicted) = self.lifetime_over(&lease, now);
+        let excess = self.total.load(Ordering::Relaxed) > self.hot.max_size.load(Ordering::Relaxed);
+        if expired | evicted | excess {
+            self.retire_or_publish(lease);
+            return;
+        }
+        if !self.waiters.signal().is_quiet() {
+            self.publish_contended(lease);
+            return;
+        }
+        let index = self.slots.check_in_at(lease, now);
+        // Dekker pairs 1 and 2: swapped to Idle (SeqCst) before this load.
+        sync::dekker_fence();
+        if !self.waiters.signal().is_quiet() {
+            self.serve_after_check_in(index);
+        }
+    }
+
+    /// The manager's checks of a returning connection: `has_broken`, then
+    /// `reset`. A panic in either counts as a failed reset.
+    #[inline(always)]
+    pub(crate) fn return_checks(&self, lease: &mut Lease<M::Connection>) -> Option<CloseReason> {
+        let conn = self.slots.conn_mut(lease);
+        catch_unwind(AssertUnwindSafe(|| {
+            if self.manager.has_broken(conn) {
+                Some(CloseReason::Broken)
+            } else if self.manager.reset(conn).is_err() {
+                Some(CloseReason::ResetFailed)
+            } else {
+                None
+            }
+        }))
+        .unwrap_or(Some(CloseReason::ResetFailed))
+    }
+
+    /// A return with something to record or decide: events, a sampled hold
+    /// time, a reported leak, a discard, expiry, eviction, a shrink.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn release_slow(&self, mut lease: Lease<M::Connection>) {
+        if let Some(events) = &self.events {
+            events.on_release(lease.index());
+        }
+        if lease.sampled {
+            self.record_hold(&lease);
+        }
+        if self.slots.leak_was_reported(&lease) {
+            self.report_leak_returned(&lease);
+        }
+        if let Some(reason) = lease.discard {
+            self.discard(lease, reason);
+            return;
+        }
+        if let Some(reason) = self.return_checks(&mut lease) {
+            self.discard(lease, reason);
+            return;
+        }
+        self.retire_or_publish(lease);
+    }
+
+    /// Retires a returning connection that expired, was evicted or is in
+    /// excess of `max_size`; publishes it otherwise.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn retire_or_publish(&self, lease: Lease<M::Connection>) {
+        if let Some(reason) = self.retirement_due(&lease) {
+            self.discard(lease, reason);
+            return;
+        }
+        if self.total.load(Ordering::Relaxed) > self.hot.max_size.load(Ordering::Relaxed)
+            && self.try_retire()
+        {
+            self.vacate_retired(lease, CloseReason::Shrink);
+            return;
+        }
+        self.publish(lease);
+    }
+
+    /// Whether a returning connection has outlived its lifetime, and whether
+    /// `evict_idle` ran after it was opened, at `now`. Branch-free, so the
+    /// fast path folds both into one test with the shrink check.
+    #[inline(always)]
+    pub(crate) fn lifetime_over(&self, lease: &Lease<M::Connection>, now: Nanos) -> (bool, bool) {
+        let (expires_at, created_at) = self.slots.lifetime(lease);
+        // `expires_at` 0 means never: 0 - 1 wraps to the largest time.
+        let expired = now > expires_at.wrapping_sub(1);
+        // Creation times are at least 1 and `evict_before` 0 means none.
+        let evicted = created_at <= self.hot.evict_before.load(Ordering::Relaxed);
+        (expired, evicted)
+    }
+
+    /// Why a returning connection must retire for its age, if it must.
+    pub(crate) fn retirement_due(&self, lease: &Lease<M::Connection>) -> Option<CloseReason> {
+        match self.lifetime_over(lease, self.clock.recent()) {
+            (true, _) => Some(CloseReason::MaxLifetime),
+            (false, true) => Some(CloseReason::Evicted),
+            (false, false) => None,
+        }
+    }
+
+    #[cold]
+    pub(crate) fn report_leak_returned(&self, lease: &Lease<M::Connection>) {
+        let meta = self.slots.meta(lease);
+        let held = Duration::from_nanos(
+            self.clock
+                .now()
+                .saturating_sub(self.slots.checkout_at(lease.index())),
+        );
+        tracing::warn!(
+            pool = %self.name,
+            slot = lease.index(),
+            checkout = meta.checkouts,
+            ?held,
+            "previously reported leaked connection was returned"
+        );
+    }
+
+    #[cold]
+    pub(crate) fn record_hold(&self, lease: &Lease<M::Connection>) {
+        let held = self
+            .clock
+            .precise()
+            .saturating_sub(self.slots.sample_start(lease));
+        self.stats.record(Event::Held(held));
+    }
+
+    /// Gives a ready connection to the oldest waiter, or marks its slot idle.
+    /// Used by returns and by the creator of a new connection.
+    #[inline]
+    pub(crate) fn publish(&self, lease: Lease<M::Connection>) {
+        self.slots.stamp_returned(&lease, self.clock.recent());
+        self.publish_unstamped(lease);
+    }
+
+    /// [`publish`](Self::publish) without marking the connection as just
+    /// returned (maintenance puts back a connection it only looked at, and
+    /// must not reset its idle time).
+    #[inline(always)]
+    pub(crate) fn publish_unstamped(&self, lease: Lease<M::Connection>) {
+        let mut lease = lease;
+        let mut signal = self.waiters.signal();
+        loop {
+            if signal.closed() {
+                self.discard(lease, CloseReason::PoolClosed);
+                return;
+            }
+            if signal.waiting() > 0 {
+                match self.waiters.hand_off(lease) {
+                    Ok(()) => return,
+                    Err(back) => lease = back,
+                }
+            }
+            let index = self.slots.check_in(lease);
+            // Dekker pairs 1 and 2: swapped to Idle (SeqCst) before this load.
+            sync::dekker_fence();
+            signal = self.waiters.signal();
+            if signal.is_quiet() {
+                return;
+            }
+            // A waiter enqueued (or close began) after our first look and may
+            // have re-scanned before our swap: take the slot back and serve
+            // it, unless a scanner already took it.
+            match self.slots.try_checkout(index) {
+                Some(back) => lease = back,
+                None => return,
+            }
+        }
+    }
+
+    /// [`publish`](Self::publish) out of line, for a return that finds
+    /// somebody waiting (or the pool closed).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn publish_contended(&self, lease: Lease<M::Connection>) {
+        self.publish(lease);
+    }
+
+    /// After a check-in saw a waiter (or close) appear: take the slot back
+    /// and serve it, unless a scanner already took it (Dekker pair 1 or 2).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn serve_after_check_in(&self, index: usize) {
+        if let Some(lease) = self.slots.try_checkout(index) {
+            self.publish_unstamped(lease);
+        }
+    }
+}
