@@ -53,10 +53,10 @@ pub fn env_overrides(data: &[u8]) {
             )
         })
         .collect();
-    if let Ok(config) = PoolConfig::default().apply_env(vars.clone()) {
-        if config.problems().is_empty() {
-            assert_eq!(reparse(&config), config, "round trip changed the config");
-        }
+    if let Ok(config) = PoolConfig::default().apply_env(vars.clone())
+        && config.problems().is_empty()
+    {
+        assert_eq!(reparse(&config), config, "round trip changed the config");
     }
     if let Ok(config) = PoolConfig::load(None, None, vars) {
         assert!(
