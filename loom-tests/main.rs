@@ -323,7 +323,9 @@ fn close_races_get_and_return() {
             Ok(conn) => use_conn(&conn),
             Err(error) => assert!(matches!(error, Error::Closed { .. }), "{error}"),
         });
-        let closer = spawn_with(&pool, move |pool| pool.close());
+        let closer = spawn_with(&pool, move |pool| {
+            let _ = pool.close_timeout(Duration::ZERO);
+        });
         drop(held);
         closer.join().unwrap();
         assert!(pool.get().unwrap_err().is_closed());

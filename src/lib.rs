@@ -16,14 +16,12 @@
 //! | `slot`      | the slot array, state tags, leases (all `unsafe`) |
 //! | `waiters`   | the FIFO waiter queue and hand-off |
 //! | `pool`      | `Pool`, `Builder`, `PooledConnection`, the protocols |
-//! | `worker`    | the background thread: connects, closes, clock ticks |
-//! | `maintenance` | idle retirement, lifetimes, keepalive, leak detection |
+//! | `background` | the dispatcher (deadlines, clock tick, maintenance) and the lanes that run user code: connector, checker, closer |
 //! | `clock`     | coarse and precise time, `ManualClock` for tests |
 //! | `config`    | `PoolConfig`, profiles, environment, validation |
 //! | `manager`   | the `Manager` trait |
 //! | `events`    | `PoolEvents` hooks |
 //! | `stats`     | counters, histograms, `Stats`, Prometheus text, health |
-//! | `closer`    | the process-wide thread that closes discarded connections |
 //! | `compat`    | adapters for other pools' managers (r2d2, feature `r2d2`) |
 //!
 //! Backends live in their own crates: `slotpool-sqlite` (rusqlite) and the
@@ -38,8 +36,8 @@
 //! |---------|--------------|
 //! | `config` | profiles in TOML files and `SLOTPOOL_*` overrides ([`PoolConfig::load`], [`config::load_with_sources`]) |
 //! | `serde` | `Serialize` for [`Stats`], [`State`] and the health report; serde for [`PoolConfig`] |
-//! | `prometheus` | [`Stats::to_prometheus`]: the Prometheus text format |
-//! | `metrics` | `Stats::publish_metrics`: the `metrics` crate facade |
+//! | `prometheus` | [`Stats::to_prometheus`] and `Stats::to_openmetrics`: the Prometheus (0.0.4) and OpenMetrics text formats, with HikariCP's or OpenTelemetry's names (`Stats::render_prometheus_with`), fixed histogram buckets ([`stats::LatencyBuckets`]); encoded by prometheus-client |
+//! | `metrics` | `Stats::publish_metrics` / `publish_metrics_with`: the `metrics` crate facade, with HikariCP's or OpenTelemetry's names |
 //! | `r2d2` | [`compat::r2d2::R2d2Manager`]: any r2d2 manager, unchanged |
 //! | `test-util` | `ManualClock`, `Builder::clock`, `Builder::manual_background` for deterministic tests |
 //! | `loom` | the loom models (`cargo test --features loom`); never for production |
@@ -95,25 +93,23 @@ assert_eq!((state.connections, state.idle_connections, state.in_use), (1, 1, 0))
 //! `docs/DESIGN.md` in the repository.
 #![warn(missing_docs)]
 
+mod background;
 mod clock;
-mod closer;
 pub mod compat;
 pub mod config;
 mod error;
 mod events;
-mod maintenance;
 mod manager;
 mod pool;
 mod slot;
 pub mod stats;
 mod sync;
 mod waiters;
-mod worker;
 
 #[cfg(feature = "test-util")]
 pub use clock::ManualClock;
 pub use config::{ConfigError, PoolConfig};
-pub use error::Error;
+pub use error::{BuildError, CloseTimedOut, Error, TryGetError};
 pub use events::PoolEvents;
 pub use manager::{ErrorClass, Manager};
 pub use pool::{Acquire, Builder, CloseReason, ConnectionInfo, Pool, PooledConnection, State};

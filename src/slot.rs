@@ -127,6 +127,13 @@ pub(crate) struct Slot<C> {
     kept_alive_at: AtomicU64,
     /// When a sampled checkout began (precise clock).
     sampled_at: AtomicU64,
+    /// The checkout number that may skip validation because the connection
+    /// was validated just before it went idle (0: none). Compared
+    /// with the number a checkout will get, so any checkout in between
+    /// (which counts) ends the exemption without a store on the hot path.
+    fresh_for: AtomicU64,
+    /// When `fresh_for` was set; the exemption also ends with a grace period.
+    fresh_at: AtomicU64,
     /// A backtrace of the current checkout, captured only while leak
     /// detection is on and `RUST_BACKTRACE` asks for backtraces.
     checkout_trace: Mutex<Option<Backtrace>>,
@@ -158,10 +165,55 @@ pub(crate) struct Lease<C> {
 }
 
 impl<C> Lease<C> {
+    #[inline(always)]
+    fn new(index: u32, validated: bool) -> Self {
+        Self {
+            index,
+            sampled: false,
+            validated,
+            discard: None,
+            _conn: PhantomData,
+        }
+    }
+
     /// The slot this lease owns.
     #[inline]
     pub(crate) fn index(&self) -> usize {
         self.index as usize
+    }
+
+    /// Ends the lease without its drop check: the slot has just been given
+    /// up by [`SlotArray::check_in`] or [`SlotArray::vacate`].
+    #[inline(always)]
+    fn end(self) -> u32 {
+        let index = self.index;
+        std::mem::forget(self);
+        index
+    }
+}
+
+/// Leases dropped without being given back (a bug in the pool: every user
+/// call that could unwind through one runs in a panic boundary).
+static DROPPED_LEASES: AtomicU64 = AtomicU64::new(0);
+
+/// How many leases were dropped without being given back, in this process.
+pub(crate) fn dropped_leases() -> u64 {
+    DROPPED_LEASES.load(Ordering::Relaxed)
+}
+
+impl<C> Drop for Lease<C> {
+    /// A lease must be checked in or vacated; one dropped instead leaves its
+    /// slot owned forever. That is never silent: it is logged at `error`,
+    /// counted, and fails debug builds (outside unwinding).
+    fn drop(&mut self) {
+        DROPPED_LEASES.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            slot = self.index,
+            "a pool lease was dropped without being given back; its slot stays taken"
+        );
+        if !std::thread::panicking() {
+            debug_assert!(false, "lease of slot {} dropped", self.index);
+        }
     }
 }
 
@@ -220,6 +272,8 @@ impl<C> SlotArray<C> {
                     leak_reported: AtomicU64::new(0),
                     kept_alive_at: AtomicU64::new(0),
                     sampled_at: AtomicU64::new(0),
+                    fresh_for: AtomicU64::new(0),
+                    fresh_at: AtomicU64::new(0),
                     checkout_trace: Mutex::new(None),
                 })
             })
@@ -319,13 +373,7 @@ impl<C> SlotArray<C> {
         // Our CAS moved the slot out of `Idle`: we are its only owner, and
         // the `SeqCst` success ordering acquired the previous owner's writes
         // to the connection (its swap into `Idle`).
-        Some(Lease {
-            index: index as u32,
-            sampled: false,
-            validated: false,
-            discard: None,
-            _conn: PhantomData,
-        })
+        Some(Lease::new(index as u32, false))
     }
 
     /// Ends the lease and marks the slot `Idle`, its connection in place (a
@@ -337,7 +385,7 @@ impl<C> SlotArray<C> {
         self.leased(&lease)
             .state
             .swap(SlotState::Idle as u8, Ordering::SeqCst);
-        lease.index()
+        lease.end() as usize
     }
 
     /// Ends a lease without returning its connection: the connection is
@@ -350,6 +398,7 @@ impl<C> SlotArray<C> {
         // lets a creator claim the slot and fill it.
         let conn = slot.conn.with_mut(|cell| unsafe { (*cell).take() });
         slot.state.store(SlotState::Empty as u8, Ordering::SeqCst);
+        lease.end();
         match conn {
             Some(conn) => conn,
             None => unreachable!("Invariant C: an owned slot holds a connection"),
@@ -401,13 +450,50 @@ impl<C> SlotArray<C> {
         slot.checkout_at.store(now, Ordering::Relaxed);
         slot.returned_at.store(now, Ordering::Relaxed);
         slot.state.store(SlotState::InUse as u8, Ordering::SeqCst);
-        Lease {
-            index: claim.index,
-            sampled: false,
-            validated: true,
-            discard: None,
-            _conn: PhantomData,
-        }
+        Lease::new(claim.index, true)
+    }
+
+    /// Puts a connection that left its slot for a check back into a slot
+    /// (`Connecting → InUse`), with the times it had: `meta` from
+    /// [`meta`](Self::meta) before it left.
+    pub(crate) fn refill(&self, claim: Claim, conn: C, meta: &SlotMeta, now: Nanos) -> Lease<C> {
+        let slot = &self.slots[claim.index as usize];
+        // SAFETY: the claim proves we own the slot (`Connecting`), so nobody
+        // else touches the cell (Invariant C); the `InUse` store below
+        // publishes it.
+        slot.conn.with_mut(|cell| unsafe { *cell = Some(conn) });
+        slot.created_at.store(meta.created_at.max(1), Ordering::Relaxed);
+        slot.expires_at.store(meta.expires_at, Ordering::Relaxed);
+        slot.kept_alive_at.store(meta.kept_alive_at, Ordering::Relaxed);
+        slot.checkout_at.store(now, Ordering::Relaxed);
+        slot.returned_at.store(meta.returned_at, Ordering::Relaxed);
+        slot.state.store(SlotState::InUse as u8, Ordering::SeqCst);
+        Lease::new(claim.index, false)
+    }
+
+    /// Marks the leased connection as just validated at `now`:
+    /// the next checkout (whoever makes it) need not validate it again if it
+    /// comes soon enough. Called before the lease is checked in.
+    pub(crate) fn mark_fresh(&self, lease: &Lease<C>, now: Nanos) {
+        let slot = self.leased(lease);
+        let next = slot.checkouts.load(Ordering::Relaxed) + 1;
+        slot.fresh_at.store(now, Ordering::Relaxed);
+        slot.fresh_for.store(next, Ordering::Relaxed);
+    }
+
+    /// Whether the leased connection's coming checkout, at `now`, may skip
+    /// validation: it is the first checkout since
+    /// [`mark_fresh`](Self::mark_fresh), within `grace` of it.
+    pub(crate) fn is_fresh(&self, lease: &Lease<C>, now: Nanos, grace: Nanos) -> bool {
+        let slot = self.leased(lease);
+        slot.fresh_for.load(Ordering::Relaxed) == slot.checkouts.load(Ordering::Relaxed) + 1
+            && now.saturating_sub(slot.fresh_at.load(Ordering::Relaxed)) < grace
+    }
+
+    /// When the leased connection was last returned (or opened): how long
+    /// it has sat idle, without stamping a checkout.
+    pub(crate) fn returned_at(&self, lease: &Lease<C>) -> Nanos {
+        self.leased(lease).returned_at.load(Ordering::Relaxed)
     }
 
     /// Records a checkout attempt at `now`. Returns when the connection was

@@ -483,7 +483,7 @@ fn keywords_are_case_insensitive_on_input() {
 #[test]
 fn setting_listing_helpers() {
     let names: Vec<String> = PoolConfig::setting_names().collect();
-    assert_eq!(names.len(), 18);
+    assert_eq!(names.len(), 20, "the pool's settings, with max_concurrent_connects and _validations");
     assert_eq!(names[0], "pool_name");
     assert!(names.iter().all(|n| !n.contains('.')), "{names:?}");
     assert_eq!(
@@ -1038,6 +1038,8 @@ prop_compose! {
             fail_fast_after,
             close_timeout: pick(s[16], 0, MAX_NANOS),
             startup: StartupMode::ALL[(s[17] % 2) as usize],
+            max_concurrent_connects: 1 + (s[18] % 256) as u32,
+            max_concurrent_validations: 1 + (s[19] % 256) as u32,
         }
     }
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use slotpool::{Error, Manager, Pool};
+use slotpool::{Manager, Pool, TryGetError};
 
 #[derive(Debug)]
 struct FakeError;
@@ -126,7 +126,7 @@ fn live(counts: &Counts) -> usize {
 #[test]
 fn single_thread_get_return_reuse_close() {
     let (pool, counts) = pool(2, 0);
-    assert!(matches!(pool.try_get(), Err(Error::NoIdle { .. })));
+    assert!(matches!(pool.try_get(), Err(TryGetError::NoIdle { .. })));
     pool.run_background_step();
     {
         let mut conn = pool.try_get().unwrap();
@@ -140,7 +140,7 @@ fn single_thread_get_return_reuse_close() {
     assert_ne!(*first.value, *second.value);
     assert_eq!(pool.state().in_use, 2);
     drop(first);
-    pool.close();
+    let _ = pool.close_timeout(Duration::ZERO); // the second is still out
     assert_eq!(live(&counts), 1, "the idle one closed at once");
     assert!(pool.try_get().unwrap_err().is_closed());
     drop(second);
@@ -198,7 +198,7 @@ fn close_wakes_a_waiter_and_closes_on_return() {
     thread::scope(|scope| {
         let waiter = scope.spawn(|| pool.get_timeout(Duration::from_secs(60)).map(|_| ()));
         wait_for_a_waiter(&pool);
-        pool.close();
+        let _ = pool.close_timeout(Duration::ZERO); // one is still out
         assert!(waiter.join().unwrap().unwrap_err().is_closed());
     });
     assert_eq!(live(&counts), 1);

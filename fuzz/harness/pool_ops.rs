@@ -39,7 +39,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use slotpool::{Error, Manager, ManualClock, Pool, PoolConfig, PooledConnection};
+use slotpool::{Error, Manager, ManualClock, Pool, PoolConfig, PooledConnection, TryGetError};
 
 /// Slot-array capacity of every pool the harness builds: the ceiling for
 /// `Reconfigure`.
@@ -437,6 +437,15 @@ pub fn run(setup: Setup, ops: &[Op]) -> Result<(), Failure> {
 
 /// Applies one op to the pool and the model, checking what the op itself
 /// returned and closed.
+/// How a get or `try_get` failed, for the checks.
+#[derive(Debug, PartialEq, Eq)]
+enum GetFailure {
+    Closed,
+    NoIdle,
+    TimedOut,
+    Other(String),
+}
+
 fn apply<'p>(
     pool: &'p Pool<OpsManager>,
     clock: &ManualClock,
@@ -449,14 +458,23 @@ fn apply<'p>(
         Op::TryGet | Op::GetZero => {
             let validations_before = record.lock().validations;
             let budget = model.fail_validations;
+            // Both calls' failures, as one enum the checks below compare.
             let result = if op == Op::TryGet {
-                pool.try_get()
+                pool.try_get().map_err(|error| match error {
+                    TryGetError::Closed { .. } => GetFailure::Closed,
+                    TryGetError::NoIdle { .. } => GetFailure::NoIdle,
+                    other => GetFailure::Other(format!("{other:?}")),
+                })
             } else {
-                pool.get_timeout(Duration::ZERO)
+                pool.get_timeout(Duration::ZERO).map_err(|error| match error {
+                    Error::Closed { .. } => GetFailure::Closed,
+                    Error::TimedOut { .. } => GetFailure::TimedOut,
+                    other => GetFailure::Other(format!("{other:?}")),
+                })
             };
             if model.closed {
                 return match result {
-                    Err(Error::Closed { .. }) => Ok(()),
+                    Err(GetFailure::Closed) => Ok(()),
                     Err(other) => Err(format!("get after close failed with {other:?}, not Closed")),
                     Ok(conn) => Err(format!("get after close returned connection {}", conn.id)),
                 };
@@ -506,9 +524,9 @@ fn apply<'p>(
                 }
                 Err(error) => {
                     let expected_kind = if op == Op::TryGet {
-                        matches!(error, Error::NoIdle { .. })
+                        error == GetFailure::NoIdle
                     } else {
-                        error.is_timeout()
+                        error == GetFailure::TimedOut
                     };
                     ensure!(
                         expected_kind,
@@ -516,7 +534,7 @@ fn apply<'p>(
                     );
                     ensure!(
                         model.idle.is_empty(),
-                        "{op:?} failed ({error}) with idle connections {:?}",
+                        "{op:?} failed ({error:?}) with idle connections {:?}",
                         model.idle.keys().collect::<Vec<_>>()
                     );
                     ensure!(
@@ -620,7 +638,8 @@ fn apply<'p>(
             }
         }
         Op::Close => {
-            pool.close();
+            // Held guards may be out: close without waiting for them.
+            let _ = pool.close_timeout(Duration::ZERO);
             // Fails at once: the closed check precedes any wait.
             if let Ok(conn) = pool.get() {
                 return Err(format!(

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use slotpool::config::MAX_POOL_NAME_LEN;
-use slotpool::{ConfigError, Error, Manager, Pool, PoolConfig, PooledConnection, State};
+use slotpool::{
+    BuildError, CloseTimedOut, ConfigError, Error, Manager, Pool, PoolConfig, PooledConnection,
+    State,
+};
 
 use crate::config::{Config, SqliteConfig};
 use crate::error::SqliteError;
@@ -76,9 +79,10 @@ impl SqlitePool {
     ///
     /// Opens the database once on the calling thread first, so a database
     /// that cannot be opened (missing directory, not a database, no
-    /// permission) fails here at once with [`Error::Connect`]; then waits up
-    /// to `connection_timeout` for the writer pool's connection.
-    pub fn new(config: Config) -> Result<Self, Error<SqliteError>> {
+    /// permission) fails here at once with [`BuildError::Startup`] carrying
+    /// [`Error::Connect`]; then waits up to `connection_timeout` for the
+    /// writer pool's connection.
+    pub fn new(config: Config) -> Result<Self, BuildError<SqliteError>> {
         config.validate()?;
         let Config { pool, sqlite } = config;
         let writer_config = writer_config(&pool);
@@ -94,7 +98,7 @@ impl SqlitePool {
         );
         let writer = Pool::builder().config(writer_config).build(manager)?;
         // Keep the writer's connection open from the start.
-        drop(writer.get()?);
+        drop(writer.get().map_err(BuildError::Startup)?);
 
         let reader_config = reader_config(&pool);
         let manager = self::manager(&reader_config.pool_name, reader_settings(&sqlite))?;
@@ -104,7 +108,7 @@ impl SqlitePool {
 
     /// A pool over the database file at `path` with the default
     /// configuration (10 readers).
-    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self, Error<SqliteError>> {
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self, BuildError<SqliteError>> {
         let mut config = Config::default();
         config.sqlite.path = path.as_ref().to_string_lossy().into_owned();
         Self::new(config)
@@ -176,10 +180,16 @@ impl SqlitePool {
         (self.writer.state(), self.readers.state())
     }
 
-    /// Closes both pools (see [`Pool::close`]).
-    pub fn close(&self) {
-        self.readers.close();
-        self.writer.close();
+    /// Closes both pools (see [`Pool::close`]): both stop at once, then
+    /// the drain of both shares one `close_timeout`.
+    pub fn close(&self) -> Result<(), CloseTimedOut> {
+        let timeout = self.readers.config().close_timeout;
+        let started = std::time::Instant::now();
+        let _ = self.readers.close_timeout(Duration::ZERO);
+        let _ = self.writer.close_timeout(Duration::ZERO);
+        self.readers.close_timeout(timeout)?;
+        self.writer
+            .close_timeout(timeout.saturating_sub(started.elapsed()))
     }
 }
 
@@ -220,14 +230,14 @@ fn reader_settings(sqlite: &SqliteConfig) -> SqliteConfig {
     }
 }
 
-fn manager(pool: &str, config: SqliteConfig) -> Result<SqliteManager, Error<SqliteError>> {
+fn manager(pool: &str, config: SqliteConfig) -> Result<SqliteManager, BuildError<SqliteError>> {
     SqliteManager::new(config).map_err(|source| connect_error(pool, source))
 }
 
-fn connect_error(pool: &str, source: SqliteError) -> Error<SqliteError> {
-    Error::Connect {
+fn connect_error(pool: &str, source: SqliteError) -> BuildError<SqliteError> {
+    BuildError::Startup(Error::Connect {
         pool: pool.into(),
         state: State::default(),
         source: Arc::new(source),
-    }
+    })
 }

@@ -403,7 +403,7 @@ fn keywords_are_case_insensitive_on_input() {
 fn setting_listing_helpers() {
     let names = setting_names::<Config>();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    assert_eq!(names.len(), 29);
+    assert_eq!(names.len(), 31, "the pool's 20 settings and sqlite's 11");
     assert!(names.contains(&"sqlite.locking"));
     assert_eq!(
         slotpool::config::env_var_for::<Config>("sqlite.locking").as_deref(),
@@ -841,6 +841,8 @@ prop_compose! {
             fail_fast_after,
             close_timeout: pick(s[16], 0, MAX_NANOS),
             startup: StartupMode::ALL[(s[17] % 2) as usize],
+            max_concurrent_connects: 1 + (s[18] % 256) as u32,
+            max_concurrent_validations: 1 + (s[19] % 256) as u32,
         }
     }
 }

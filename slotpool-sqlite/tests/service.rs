@@ -194,7 +194,7 @@ async fn scenario() {
     );
 
     // A closed pool: item routes answer 503 with the pool's error.
-    pool.close();
+    let _ = pool.close_timeout(Duration::ZERO);
     let closed = request(addr, "GET", "/items/1", None).await;
     assert_eq!(closed.status, 503, "{}", closed.body);
     let message = closed.json()["error"].as_str().unwrap().to_owned();

@@ -15,7 +15,7 @@ use super::file::Document;
 use super::names;
 use super::schema::{Setting, Settings};
 use super::settings::PoolConfig;
-use super::source::{self, Assignment, Sources};
+use super::source::{self, Assignment, Source, Sources};
 
 /// Profile loaded from a file when none is named.
 pub const DEFAULT_PROFILE: &str = "dev";
@@ -41,12 +41,20 @@ fn resolve<T: Settings>(
         }
         (None, None) => Vec::new(),
     };
-    let (config, sources) = source::overlay(
+    let (mut config, mut sources) = source::overlay(
         table,
         T::default(),
         source::default_sources(table),
         file.into_iter().chain(env),
     )?;
+    let set = sources.clone();
+    let is_set = |name: &str| set.get(name).is_some_and(|source| *source != Source::Default);
+    for derived in config.derive_defaults(&is_set) {
+        sources.insert(
+            derived.setting.to_owned(),
+            Source::Derived { rule: derived.rule },
+        );
+    }
     if validate {
         config.validate()?;
     }

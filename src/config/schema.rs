@@ -499,6 +499,15 @@ pub trait Settings: Default + Clone + Send + Sync + 'static {
     /// [`ConfigError::Invalid`] naming the setting, its value and the rule.
     fn problems(&self) -> Vec<ConfigError>;
 
+    /// Fills in the derived defaults the user did not set (`is_set` names
+    /// the settings they did) and says which changed and why; see
+    /// [`PoolConfig::derive_defaults`](super::PoolConfig::derive_defaults).
+    /// Default: nothing is derived.
+    fn derive_defaults(&mut self, is_set: &dyn Fn(&str) -> bool) -> Vec<super::Derived> {
+        let _ = is_set;
+        Vec::new()
+    }
+
     /// The first broken rule, if any.
     fn validate(&self) -> Result<(), ConfigError> {
         match self.problems().into_iter().next() {

@@ -34,7 +34,9 @@ pub struct PoolConfig {
     pub pool_name: String,
 
     /// Most connections the pool holds, idle plus in use.
-    /// Default: 10, as HikariCP's `maximumPoolSize` and r2d2's `max_size`.
+    /// Default: 10, as HikariCP's `maximumPoolSize` and r2d2's `max_size`;
+    /// when not set, raised to `min_idle` and lowered to an explicit
+    /// `capacity` (a derived default).
     pub max_size: u32,
 
     /// Idle connections the pool keeps open in the background, at most
@@ -52,11 +54,15 @@ pub struct PoolConfig {
 
     /// How long `get()` waits for a connection before failing.
     /// Default: 30s, as HikariCP's `connectionTimeout` and r2d2's
-    /// `connection_timeout`.
+    /// `connection_timeout`; twice an explicit `validation_timeout` of 15s or
+    /// more when not set (a derived default).
     pub connection_timeout: Duration,
 
-    /// How long a connection health check may take; must be shorter than
-    /// `connection_timeout`. Default: 5s, as HikariCP's `validationTimeout`.
+    /// How long a validity check may take before it is abandoned (its room
+    /// freed for a replacement, the connection closed whenever the check
+    /// returns); must be shorter than `connection_timeout`. Default: 5s, as
+    /// HikariCP's `validationTimeout`, or half of `connection_timeout` when
+    /// that is shorter than 10s and this is not set (a derived default).
     pub validation_timeout: Duration,
 
     /// A connection used this recently is handed out without a health check;
@@ -66,12 +72,15 @@ pub struct PoolConfig {
 
     /// Idle connections beyond `min_idle` are closed after this long; `None`
     /// (`"off"`) keeps them. Default: 10 minutes, as HikariCP's `idleTimeout`
-    /// and r2d2's `idle_timeout`.
+    /// and r2d2's `idle_timeout`; off when not set and `max_lifetime` is not
+    /// longer (a derived default, as HikariCP disables it).
     pub idle_timeout: Option<Duration>,
 
     /// Connections are retired after this long, when next idle; `None`
     /// (`"off"`) keeps them forever. Default: 30 minutes, as HikariCP's
-    /// `maxLifetime` and r2d2's `max_lifetime`.
+    /// `maxLifetime` and r2d2's `max_lifetime`; when not set and an explicit
+    /// `idle_timeout`, `keepalive_interval` or `leak_detection_threshold` is
+    /// 30 minutes or more, twice the longest of them (a derived default).
     pub max_lifetime: Option<Duration>,
 
     /// Spread of connection expiry, as a fraction `j` of `max_lifetime`: each
@@ -82,7 +91,8 @@ pub struct PoolConfig {
 
     /// Idle connections are health-checked this often to keep them (and any
     /// firewall state) alive; `None` (`"off"`) disables it. Default: 2
-    /// minutes, as HikariCP 5's `keepaliveTime`.
+    /// minutes, as HikariCP 5's `keepaliveTime`; off when not set and
+    /// `max_lifetime` is not longer (a derived default, as in HikariCP).
     pub keepalive_interval: Option<Duration>,
 
     /// A connection held longer than this is reported as a possible leak;
@@ -98,7 +108,9 @@ pub struct PoolConfig {
     /// `connect_backoff_max`. Default: 100ms.
     pub connect_backoff_initial: Duration,
 
-    /// Longest delay between failed connection attempts. Default: 10s.
+    /// Longest delay between failed connection attempts. Default: 10s, or
+    /// `connect_backoff_initial` when that is longer and this is not set (a
+    /// derived default).
     pub connect_backoff_max: Duration,
 
     /// After this many consecutive connection failures `get()` fails at once
@@ -106,12 +118,30 @@ pub struct PoolConfig {
     /// succeeds again; 0 never fails fast. Default: 5.
     pub fail_fast_after: u32,
 
-    /// How long closing the pool waits for checked-out connections to come
-    /// back before closing the rest. Default: 10s.
+    /// How long `Pool::close` waits for checked-out connections to come back
+    /// before it reports how many are still out (they are closed when they
+    /// return). Dropping the last handle waits for nothing. Default: 10s.
     pub close_timeout: Duration,
 
     /// What building the pool waits for. Default: [`StartupMode::Background`].
+    /// Read when the pool is built; a later `reconfigure` keeps the value
+    /// but nothing reads it again.
     pub startup: StartupMode,
+
+    /// Most connects in flight at once: the connector threads. Default: 1,
+    /// as HikariCP's single adder thread, so a burst grows the pool one
+    /// connection at a time and each finished connect re-checks whether
+    /// anyone still waits (HikariCP's spike test). Raise it when connects
+    /// are slow and a cold pool must fill fast; a connect that hangs holds
+    /// one of them.
+    pub max_concurrent_connects: u32,
+
+    /// Most validity checks in flight at once: the checker threads that run
+    /// `is_valid` for stale checkouts and keepalives, so a hanging check
+    /// delays no caller. Default: 4. A check that outlives
+    /// `validation_timeout` is abandoned (its room freed) but holds its
+    /// thread until it returns.
+    pub max_concurrent_validations: u32,
 }
 
 impl Default for PoolConfig {
@@ -135,6 +165,8 @@ impl Default for PoolConfig {
             fail_fast_after: 5,
             close_timeout: Duration::from_secs(10),
             startup: StartupMode::Background,
+            max_concurrent_connects: 1,
+            max_concurrent_validations: 4,
         }
     }
 }
@@ -170,10 +202,16 @@ impl Settings for PoolConfig {
             fail_fast_after,
             close_timeout,
             startup,
+            max_concurrent_connects,
+            max_concurrent_validations,
         ]
     }
 
     fn problems(&self) -> Vec<ConfigError> {
         PoolConfig::problems(self)
+    }
+
+    fn derive_defaults(&mut self, is_set: &dyn Fn(&str) -> bool) -> Vec<super::Derived> {
+        PoolConfig::derive_defaults(self, is_set)
     }
 }

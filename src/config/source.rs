@@ -31,6 +31,12 @@ pub enum Source {
         /// The variable's name, e.g. `SLOTPOOL_MAX_SIZE`.
         variable: String,
     },
+    /// Not set: derived from settings that were (see
+    /// [`PoolConfig::derive_defaults`](super::PoolConfig::derive_defaults)).
+    Derived {
+        /// How, e.g. `min(5s, connection_timeout / 2)`.
+        rule: String,
+    },
 }
 
 impl fmt::Display for Source {
@@ -48,6 +54,7 @@ impl fmt::Display for Source {
                 }
             }
             Source::Env { variable } => write!(f, "${variable}"),
+            Source::Derived { rule } => write!(f, "derived: {rule}"),
         }
     }
 }

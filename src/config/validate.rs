@@ -17,6 +17,9 @@ pub const MAX_LIFETIME_JITTER: f64 = 0.5;
 /// Shortest allowed `keepalive_interval` (HikariCP requires 30s; shorter
 /// intervals are allowed for tests).
 pub const MIN_KEEPALIVE_INTERVAL: Duration = Duration::from_millis(100);
+/// Largest `max_concurrent_connects` and `max_concurrent_validations`.
+pub const MAX_CONCURRENCY: u32 = 256;
+
 /// `"10s"`, for rule texts.
 fn show<T: SettingValue>(value: &T) -> String {
     value.shown()
@@ -41,6 +44,7 @@ impl PoolConfig {
         self.check_timeouts(&mut p);
         self.check_lifetimes(&mut p);
         self.check_backoff(&mut p);
+        self.check_concurrency(&mut p);
         p.into_vec()
     }
 
@@ -202,5 +206,19 @@ impl PoolConfig {
             &self.connect_backoff_max,
             || format!("must be >= connect_backoff_initial ({})", show(&initial)),
         );
+    }
+
+    fn check_concurrency(&self, p: &mut Problems) {
+        for (setting, value) in [
+            ("max_concurrent_connects", self.max_concurrent_connects),
+            ("max_concurrent_validations", self.max_concurrent_validations),
+        ] {
+            p.require(value >= 1, setting, &value, || {
+                "must be at least 1".to_owned()
+            });
+            p.require(value <= MAX_CONCURRENCY, setting, &value, || {
+                format!("must be <= {MAX_CONCURRENCY} (each is a thread)")
+            });
+        }
     }
 }

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use super::Pool;
 use super::Shared;
+use super::shared::Options;
 use crate::clock::{Clock, ManualClock};
 use crate::config::PoolConfig;
-use crate::error::Error;
+use crate::error::BuildError;
 use crate::manager::Manager;
 use crate::sync::{Arc, thread};
 
@@ -47,9 +48,11 @@ assert_eq!(pool.config().max_size, 16);
 )]
 pub struct Builder<M: Manager> {
     config: PoolConfig,
-    overrides: Vec<Override>,
+    /// Explicit calls, by setting name, in order.
+    overrides: Vec<(&'static str, Override)>,
     clock: Option<std::sync::Arc<ManualClock>>,
     manual_background: bool,
+    queued_checks: bool,
     usage_sampling: u64,
     events: Option<std::sync::Arc<dyn crate::events::PoolEvents>>,
     _manager: PhantomData<fn() -> M>,
@@ -60,7 +63,8 @@ macro_rules! setters {
         $(
             $(#[$doc])*
             pub fn $name(mut self, value: $ty) -> Self {
-                self.overrides.push(Box::new(move |config| config.$name = value));
+                self.overrides
+                    .push((stringify!($name), Box::new(move |config| config.$name = value)));
                 self
             }
         )*
@@ -74,6 +78,7 @@ impl<M: Manager> Builder<M> {
             overrides: Vec::new(),
             clock: None,
             manual_background: false,
+            queued_checks: false,
             usage_sampling: 64,
             events: None,
             _manager: PhantomData,
@@ -120,15 +125,19 @@ impl<M: Manager> Builder<M> {
         leak_detection_threshold: Option<Duration>,
         /// Whether `build` waits for `min_idle` connections.
         startup: crate::config::StartupMode,
-        /// How long `close_timeout`-style waits take by default.
+        /// How long `Pool::close` waits for checked-out connections.
         close_timeout: Duration,
+        /// Most connects in flight at once (connector threads).
+        max_concurrent_connects: u32,
+        /// Most validity checks in flight at once (checker threads).
+        max_concurrent_validations: u32,
     }
 
     /// The pool's name (thread name, log field, metrics label).
     pub fn pool_name(mut self, name: impl Into<String>) -> Self {
         let name = name.into();
         self.overrides
-            .push(Box::new(move |config| config.pool_name = name));
+            .push(("pool_name", Box::new(move |config| config.pool_name = name)));
         self
     }
 
@@ -149,6 +158,18 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// With [`manual_background`](Self::manual_background): a stale checkout
+    /// sends its connection to be checked by the next
+    /// `Pool::run_background_step` (as the checker lane would) instead of
+    /// checking it inline; validation deadlines are served by the step too.
+    /// For models of the validation protocol (feature `test-util`).
+    #[cfg(feature = "test-util")]
+    #[doc(hidden)]
+    pub fn queued_checks(mut self) -> Self {
+        self.queued_checks = true;
+        self
+    }
+
     /// Measures the hold time of one checkout in `every` per slot, rounded
     /// up to a power of two (default 64; 1 measures every checkout at the
     /// cost of a precise clock read on each get and return).
@@ -163,59 +184,61 @@ impl<M: Manager> Builder<M> {
         self
     }
 
-    /// The configuration this builder would build with, validated.
+    /// The configuration this builder would build with: the base
+    /// configuration, the explicit calls, then the derived defaults of
+    /// whatever neither set (a base value that differs from the built-in
+    /// default counts as set); validated.
     pub fn resolved_config(self) -> Result<PoolConfig, crate::ConfigError> {
         let mut config = self.config;
-        for apply in self.overrides {
+        let mut set = crate::config::differs_from_default(&config);
+        for (name, apply) in self.overrides {
             apply(&mut config);
+            set.push(name.to_owned());
         }
+        config.derive_defaults(&|name| set.iter().any(|set| set == name));
         config.validate()?;
         Ok(config)
     }
 
-    /// Validates the configuration, starts the worker and returns the pool.
-    /// With `min_idle > 0`, the worker starts filling at once.
-    pub fn build(mut self, manager: M) -> Result<Pool<M>, Error<M::Error>> {
+    /// Validates the configuration, starts the dispatcher and returns the
+    /// pool. With `min_idle > 0`, the pool starts filling at once.
+    pub fn build(mut self, manager: M) -> Result<Pool<M>, BuildError<M::Error>> {
         let clock = match &self.clock {
             Some(manual) => Clock::manual(manual.clone()),
             None => Clock::system(),
         };
         let manual = self.manual_background;
-        let usage_sampling = self.usage_sampling;
-        let events = self.events.take();
+        let options = Options {
+            manual_background: manual,
+            queued_checks: self.queued_checks,
+            usage_sampling: self.usage_sampling,
+            events: self.events.take(),
+        };
         let config = self.resolved_config()?;
         let capacity = config.effective_capacity() as usize;
         let name = config.pool_name.clone();
         let min_idle = config.min_idle;
         let wait_for_min_idle = config.startup == crate::config::StartupMode::WaitForMinIdle;
         let connection_timeout = config.connection_timeout;
-        let shared = Shared::new(
-            manager,
-            config,
-            clock,
-            capacity,
-            manual,
-            usage_sampling,
-            events,
-        );
-        let shared = Arc::new(shared);
+        let shared = Arc::new(Shared::new(manager, config, clock, capacity, options));
         if !manual {
-            let worker_shared = shared.clone();
+            let dispatcher_shared = shared.clone();
             thread::Builder::new()
                 .name(format!("slotpool-{name}"))
-                .spawn(move || crate::worker::run(worker_shared))
-                .map_err(Error::WorkerSpawn)?;
+                .spawn(move || crate::background::run_dispatcher(dispatcher_shared))
+                .map_err(BuildError::Spawn)?;
         }
         tracing::info!(pool = %name, capacity, "pool built");
         if min_idle > 0 {
-            shared.worker.request();
+            shared.background.request_connect();
         }
         let pool = Pool::from_shared(shared);
         if wait_for_min_idle && min_idle > 0 && !manual {
             // The pool starts with min_idle idle connections, or reports why
             // not within one connection_timeout (dropping it closes it).
             pool.shared()
-                .wait_for_idle(min_idle as usize, connection_timeout)?;
+                .wait_for_idle(min_idle as usize, connection_timeout)
+                .map_err(BuildError::Startup)?;
         }
         Ok(pool)
     }

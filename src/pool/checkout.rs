@@ -12,17 +12,30 @@ use std::time::Duration;
 
 use super::shared::{EXTRA_EVENTS, PoolError, Shared};
 use crate::clock::{Nanos, nanos};
-use crate::error::Error;
+use crate::error::{Error, TryGetError};
 use crate::manager::Manager;
 use crate::slot::Lease;
-use crate::stats::Event;
+use crate::background::CheckPurpose;
+use crate::background::panics::guarded;
+use crate::stats::{Callback, Event};
 use crate::sync::{self, Ordering};
 use crate::waiters::{Notifier, Outcome, Refused};
+
+/// How long after a connection was checked (and found no waiter) the next
+/// checkout may reuse that check, even with a zero `validation_idle_window`:
+/// 250 ms, half HikariCP's default alive-bypass window and one coarse-clock
+/// tick at most. It only covers the race of a caller that sent a connection
+/// to be checked and finds it idle again before it has queued up.
+const FRESH_GRACE: Nanos = 250_000_000;
 
 impl<M: Manager> Shared<M> {
     /// The fast path: no lock, no allocation; one scan from this thread's hint.
     /// `None` means nothing idle, or the pool is closed: the slow path then
     /// waits, or reports the closed pool.
+    ///
+    /// `INLINE_CHECKS`: a connection due for validation is checked on this
+    /// thread (`try_get`, which never waits for another thread) rather than
+    /// sent to the checker lane while the caller looks further or waits.
     ///
     /// The closed check stays, although `close()` empties every idle slot: a
     /// connection being returned concurrently is briefly `Idle` before its
@@ -33,7 +46,7 @@ impl<M: Manager> Shared<M> {
     // 32 KiB coroutine stacks) the inlined frames overflow the stack.
     #[cfg_attr(not(feature = "loom"), inline(always))]
     #[cfg_attr(feature = "loom", inline)]
-    pub(crate) fn try_acquire_fast(
+    pub(crate) fn try_acquire_fast<const INLINE_CHECKS: bool>(
         &self,
         site: &'static Location<'static>,
     ) -> Option<Lease<M::Connection>> {
@@ -42,7 +55,7 @@ impl<M: Manager> Shared<M> {
         }
         loop {
             let lease = self.scan_idle()?;
-            if let Some(lease) = self.prepare_checkout(lease, site) {
+            if let Some(lease) = self.prepare_checkout::<INLINE_CHECKS>(lease, site) {
                 if self.hot.extras.load(Ordering::Relaxed) & EXTRA_EVENTS != 0 {
                     self.notify_acquire(&lease, Duration::ZERO, site);
                 }
@@ -59,15 +72,19 @@ impl<M: Manager> Shared<M> {
         site: &'static Location<'static>,
     ) {
         if let Some(events) = &self.events {
-            events.on_acquire(lease.index(), waited, site);
+            let _ = guarded(&self.name, &self.stats, Callback::OnAcquire, || {
+                events.on_acquire(lease.index(), waited, site);
+            });
         }
     }
 
     /// The error a get gets when nothing was idle and it may not wait.
-    pub(crate) fn closed_or_no_idle(&self) -> PoolError<M> {
+    pub(crate) fn closed_or_no_idle(&self) -> TryGetError {
         if self.waiters.signal().closed() {
             self.stats.record(Event::RejectedClosed);
-            self.closed_error()
+            TryGetError::Closed {
+                pool: self.name.clone(),
+            }
         } else {
             self.request_one();
             self.no_idle_error()
@@ -96,9 +113,10 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Stamps the checkout and validates a connection that sat idle longer
-    /// than the window. `None`: it was invalid and has been discarded.
+    /// than the window. `None`: the caller does not get it now (sent to be
+    /// checked, or invalid and discarded).
     #[inline(always)]
-    pub(crate) fn prepare_checkout(
+    pub(crate) fn prepare_checkout<const INLINE_CHECKS: bool>(
         &self,
         mut lease: Lease<M::Connection>,
         site: &'static Location<'static>,
@@ -111,7 +129,7 @@ impl<M: Manager> Shared<M> {
         let leaks = self.hot.leak_threshold.load(Ordering::Relaxed) != 0;
         // One branch for everything a checkout rarely does.
         if needs_validation | self.is_sampled(count) | leaks {
-            return self.prepare_checkout_slow(lease, needs_validation, count, site);
+            return self.prepare_checkout_slow::<INLINE_CHECKS>(lease, needs_validation, count, site);
         }
         self.slots.count_checkout(&lease, count);
         lease.validated = false;
@@ -123,15 +141,20 @@ impl<M: Manager> Shared<M> {
     /// past the window, starting a hold-time sample, leak tracking.
     #[cold]
     #[inline(never)]
-    pub(crate) fn prepare_checkout_slow(
+    pub(crate) fn prepare_checkout_slow<const INLINE_CHECKS: bool>(
         &self,
         lease: Lease<M::Connection>,
         needs_validation: bool,
         count: u64,
         site: &'static Location<'static>,
     ) -> Option<Lease<M::Connection>> {
-        let mut lease = if needs_validation {
-            self.validate(lease)?
+        // A connection opened or validated just before it went idle is not
+        // checked again by the checkout that follows within the grace (with
+        // a zero window every checkout is stale, and a connection must not
+        // bounce between the checker and idle while one caller waits for
+        // it: the checker can finish before that caller has queued up).
+        let mut lease = if needs_validation && !self.is_fresh(&lease) {
+            self.validate::<INLINE_CHECKS>(lease)?
         } else {
             lease
         };
@@ -148,6 +171,30 @@ impl<M: Manager> Shared<M> {
             self.track_for_leaks(&lease, site);
         }
         Some(lease)
+    }
+
+    /// Whether the leased connection's checkout may reuse the check it
+    /// passed just before it went idle: the first checkout since, within
+    /// `max(validation_idle_window, FRESH_GRACE)`.
+    fn is_fresh(&self, lease: &Lease<M::Connection>) -> bool {
+        let grace = self
+            .hot
+            .validation_window
+            .load(Ordering::Relaxed)
+            .max(FRESH_GRACE);
+        self.slots.is_fresh(lease, self.clock.recent(), grace)
+    }
+
+    /// Whether a waiter that obtained this connection must send it to the
+    /// checker (and so stay queued while it is checked): it sat idle past
+    /// the window, was not just opened or checked, and checks do not run
+    /// inline here.
+    pub(crate) fn needs_off_thread_check(&self, lease: &Lease<M::Connection>) -> bool {
+        let window = self.hot.validation_window.load(Ordering::Relaxed);
+        !lease.validated
+            && !self.background.validates_inline()
+            && self.clock.recent().saturating_sub(self.slots.returned_at(lease)) >= window
+            && !self.is_fresh(lease)
     }
 
     /// Whether checkout number `count` of a slot has its hold time measured.
@@ -236,6 +283,14 @@ impl<M: Manager> Shared<M> {
         // re-scan and the room check below.
         sync::dekker_fence();
         if let Some(lease) = self.scan_idle() {
+            if self.needs_off_thread_check(&lease) {
+                // Checked while we stay queued: it (or another connection)
+                // is handed to a waiter when the check ends, never checked
+                // twice for one checkout.
+                self.check_later(lease, CheckPurpose::Checkout);
+                self.request_connection_if_room();
+                return Ok(Joined::Queued(node));
+            }
             return match self.waiters.cancel(&node) {
                 Outcome::Handed(handed) => {
                     // Handed one at the same instant: keep it, pass the other on.
@@ -257,6 +312,28 @@ impl<M: Manager> Shared<M> {
         Ok(Joined::Queued(node))
     }
 
+    /// A waiter was handed a connection that must be checked first: it joins
+    /// the queue again (ahead of any `max_waiters` limit: it was already
+    /// counted) and only then sends the connection to the checker, so the
+    /// check's end finds it queued.
+    pub(crate) fn requeue_while_checked(
+        &self,
+        lease: Lease<M::Connection>,
+        notifier: Notifier,
+    ) -> Result<crate::sync::Arc<crate::waiters::WaitNode<M::Connection>>, PoolError<M>> {
+        match self.waiters.enqueue(notifier, 0) {
+            Ok(node) => {
+                self.check_later(lease, CheckPurpose::Checkout);
+                Ok(node)
+            }
+            Err(_) => {
+                // Closed meanwhile: the connection goes back (and is closed).
+                self.publish_unstamped(lease);
+                Err(self.closed_error())
+            }
+        }
+    }
+
     /// Prepares a connection a waiter obtained (handed or re-scanned) and
     /// records the wait. `None`: it was invalid and has been discarded.
     pub(crate) fn checkout_after_wait(
@@ -265,7 +342,7 @@ impl<M: Manager> Shared<M> {
         start: Nanos,
         site: &'static Location<'static>,
     ) -> Option<Lease<M::Connection>> {
-        let lease = self.prepare_checkout(lease, site)?;
+        let lease = self.prepare_checkout::<false>(lease, site)?;
         let waited = self.clock.now().saturating_sub(start);
         self.stats.record(Event::Waited(waited));
         self.notify_acquire(&lease, Duration::from_nanos(waited), site);
@@ -278,7 +355,8 @@ impl<M: Manager> Shared<M> {
         deadline: Nanos,
         max_waiters: usize,
     ) -> Result<Lease<M::Connection>, PoolError<M>> {
-        let node = match self.join_queue(Notifier::Thread(sync::thread::current()), max_waiters)? {
+        let notifier = || Notifier::Thread(sync::thread::current());
+        let mut node = match self.join_queue(notifier(), max_waiters)? {
             Joined::Served(lease) => return Ok(lease),
             Joined::Queued(node) => node,
         };
@@ -286,7 +364,11 @@ impl<M: Manager> Shared<M> {
             match self.waiters.poll(&node) {
                 Outcome::Handed(lease) => {
                     sync::set_slot_hint(lease.index());
-                    return Ok(lease);
+                    if !self.needs_off_thread_check(&lease) {
+                        return Ok(lease);
+                    }
+                    node = self.requeue_while_checked(lease, notifier())?;
+                    continue;
                 }
                 Outcome::Closed => return Err(self.closed_error()),
                 Outcome::Rejected => return Err(self.connect_error()),
@@ -295,6 +377,11 @@ impl<M: Manager> Shared<M> {
             let now = self.clock.now();
             if now >= deadline {
                 return match self.waiters.cancel(&node) {
+                    Outcome::Handed(lease) if self.needs_off_thread_check(&lease) => {
+                        // Out of time to wait for its check: pass it on.
+                        self.check_later(lease, CheckPurpose::Checkout);
+                        Err(self.timeout_error(now - start))
+                    }
                     Outcome::Handed(lease) => Ok(lease),
                     Outcome::Closed => Err(self.closed_error()),
                     Outcome::Rejected => Err(self.connect_error()),

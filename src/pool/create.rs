@@ -1,37 +1,33 @@
-//! Opening a connection: reserve room, claim an empty slot, connect (on the
-//! worker), fill the slot and publish the new connection.
+//! Opening a connection: reserve room, claim an empty slot, connect (on a
+//! connector thread), fill the slot and publish the new connection.
 //!
 //! Owns: one connect attempt and what it records (the last error, failures
-//! in a row, progress for `WaitForMinIdle`). It may not loop or back off:
-//! the worker (`worker.rs`) decides when to try again.
+//! in a row, progress for `WaitForMinIdle`), and putting a checked
+//! connection back into a slot. It may not loop or back off: the connect
+//! loop (`background/connect.rs`) decides when to try again.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use super::shared::{PoolError, Shared};
 use crate::clock::{Nanos, nanos};
+use crate::background::panics::guarded;
 use crate::manager::{ErrorClass, Manager};
-use crate::slot::SlotState;
-use crate::stats::Event;
+use crate::slot::{Claim, Lease, SlotMeta, SlotState};
+use crate::stats::{Callback, Event};
 use crate::sync::{self, Ordering};
 
 impl<M: Manager> Shared<M> {
-    /// Opens one connection (on the worker) and publishes it.
-    pub(crate) fn create_one(&self) -> CreateOutcome<M::Error> {
+    /// Opens one connection (on a connector thread) and publishes it.
+    pub(crate) fn create_one(&self) -> CreateOutcome {
         if !self.reserve_room() {
             return CreateOutcome::NoRoom;
         }
-        let claim = loop {
-            // A reservation guarantees an empty slot once in-flight retires
-            // (which give back room before vacating) finish: a few instructions.
-            match self.slots.claim_empty() {
-                Some(claim) => break claim,
-                None => sync::thread::yield_now(),
-            }
-        };
+        let claim = self.claim_reserved_slot();
         self.connecting.fetch_add(1, Ordering::SeqCst);
         let started = self.clock.now();
-        let connected = catch_unwind(AssertUnwindSafe(|| self.manager.connect()));
+        let connected = guarded(&self.name, &self.stats, Callback::Connect, || {
+            self.manager.connect()
+        });
         let now = self.clock.now();
         let took = now.saturating_sub(started);
         self.connecting.fetch_sub(1, Ordering::SeqCst);
@@ -46,7 +42,9 @@ impl<M: Manager> Shared<M> {
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
                 let lease = self.slots.fill(claim, conn, now, self.expiry_for(now));
                 if let Some(events) = &self.events {
-                    events.on_create(lease.index(), Duration::from_nanos(took));
+                    let _ = guarded(&self.name, &self.stats, Callback::OnCreate, || {
+                        events.on_create(lease.index(), Duration::from_nanos(took));
+                    });
                 }
                 tracing::debug!(pool = %self.name, slot = lease.index(), "connection opened");
                 self.publish(lease);
@@ -59,7 +57,8 @@ impl<M: Manager> Shared<M> {
                 self.total.fetch_sub(1, Ordering::SeqCst);
                 let error = std::sync::Arc::new(error);
                 tracing::warn!(pool = %self.name, error = %error, "connect failed");
-                let permanent = self.manager.classify(&error) == ErrorClass::Permanent;
+                let class = self.classify(&error);
+                let permanent = class == ErrorClass::Permanent;
                 *sync::lock(&self.last_connect_error) = Some(error.clone());
                 self.last_error_permanent.store(permanent, Ordering::SeqCst);
                 self.consecutive_failures.fetch_add(1, Ordering::SeqCst);
@@ -69,17 +68,46 @@ impl<M: Manager> Shared<M> {
                     self.waiters.reject_all();
                 }
                 self.notify_progress();
-                CreateOutcome::Failed(error)
+                CreateOutcome::Failed(class)
             }
             Err(_panic) => {
+                // Logged and counted by the boundary; a failed attempt.
                 self.stats.record(Event::ConnectFailed);
                 self.consecutive_failures.fetch_add(1, Ordering::SeqCst);
                 self.slots.abandon(claim);
                 self.total.fetch_sub(1, Ordering::SeqCst);
-                tracing::error!(pool = %self.name, "connect panicked");
+                self.notify_progress();
                 CreateOutcome::Panicked
             }
         }
+    }
+
+    /// The manager's classification of a connect error; a panicking
+    /// `classify` counts as transient (retrying is the safe side).
+    pub(crate) fn classify(&self, error: &M::Error) -> ErrorClass {
+        guarded(&self.name, &self.stats, Callback::Classify, || {
+            self.manager.classify(error)
+        })
+        .unwrap_or(ErrorClass::Transient)
+    }
+
+    /// Claims an empty slot for room already reserved. A reservation
+    /// guarantees one once in-flight retires (which give back room before
+    /// vacating) finish: a few instructions.
+    fn claim_reserved_slot(&self) -> Claim {
+        loop {
+            match self.slots.claim_empty() {
+                Some(claim) => return claim,
+                None => sync::thread::yield_now(),
+            }
+        }
+    }
+
+    /// Puts a checked connection back into a slot (its room was kept while
+    /// it was out), with the times it had.
+    pub(crate) fn reenter(&self, conn: M::Connection, meta: SlotMeta, now: Nanos) -> Lease<M::Connection> {
+        let claim = self.claim_reserved_slot();
+        self.slots.refill(claim, conn, &meta, now)
     }
 
     /// When a connection opened at `now` must retire: `max_lifetime` scaled
@@ -128,10 +156,11 @@ impl<M: Manager> Shared<M> {
     }
 }
 
-/// What one connect attempt on the worker came to.
-pub(crate) enum CreateOutcome<E> {
+/// What one connect attempt came to.
+pub(crate) enum CreateOutcome {
     Created,
     NoRoom,
-    Failed(std::sync::Arc<E>),
+    /// The manager's error, classified.
+    Failed(ErrorClass),
     Panicked,
 }

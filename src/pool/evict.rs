@@ -5,10 +5,14 @@
 //! borrower sees a connection being looked at. It may not touch connections
 //! in use.
 
+use std::time::Duration;
+
 use super::shared::{EXTRA_LEAK_REPORTED, Shared};
 use crate::clock::Nanos;
 use crate::manager::Manager;
+use crate::background::panics::guarded;
 use crate::pool::CloseReason;
+use crate::stats::Callback;
 use crate::slot::Lease;
 use crate::sync::Ordering;
 
@@ -28,6 +32,41 @@ impl<M: Manager> Shared<M> {
                     None => self.publish_unstamped(lease),
                 }
             }
+        }
+    }
+
+    /// `Pool::retain`: closes the idle connections `keep` rejects. The
+    /// predicate runs on the caller's thread in a panic boundary: if it
+    /// panics, the connection it was looking at goes back to idle, the
+    /// panic is logged and counted, and then re-raised to the caller (as
+    /// `Vec::retain` would); connections not yet visited are left alone.
+    pub(crate) fn retain(
+        &self,
+        mut keep: impl FnMut(&mut M::Connection, &crate::pool::ConnectionInfo) -> bool,
+    ) {
+        let now = self.clock.now();
+        let mut panic = None;
+        self.sweep_idle(|lease, meta| {
+            if panic.is_some() {
+                return None;
+            }
+            let info = crate::pool::ConnectionInfo {
+                age: Duration::from_nanos(now.saturating_sub(meta.created_at)),
+                idle: Duration::from_nanos(now.saturating_sub(meta.returned_at)),
+                checkouts: meta.checkouts,
+            };
+            let conn = self.slots.conn_mut(lease);
+            match guarded(&self.name, &self.stats, Callback::Retain, || keep(conn, &info)) {
+                Ok(true) => None,
+                Ok(false) => Some(CloseReason::Evicted),
+                Err(payload) => {
+                    panic = Some(payload);
+                    None
+                }
+            }
+        });
+        if let Some(payload) = panic {
+            std::panic::resume_unwind(payload);
         }
     }
 

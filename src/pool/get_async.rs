@@ -25,6 +25,7 @@ use super::checkout::Joined;
 use crate::clock::{Nanos, nanos};
 use crate::error::Error;
 use crate::manager::Manager;
+use crate::background::CheckPurpose;
 use crate::stats::Event;
 use crate::sync::{self, Arc};
 use crate::waiters::{Notifier, Outcome, WaitNode};
@@ -67,7 +68,7 @@ impl<'a, M: Manager> Acquire<'a, M> {
             timer: Some(key), ..
         }) = self.wait.take()
         {
-            self.shared.worker.cancel_timer(key);
+            self.shared.background.cancel_timer(key);
         }
     }
 
@@ -77,7 +78,7 @@ impl<'a, M: Manager> Acquire<'a, M> {
         cx: &Context<'_>,
     ) -> Result<Option<PooledConnection<'a, M>>, Error<M::Error>> {
         let shared = self.shared;
-        if let Some(lease) = shared.try_acquire_fast(self.site) {
+        if let Some(lease) = shared.try_acquire_fast::<false>(self.site) {
             return Ok(Some(PooledConnection::borrowed(shared, lease)));
         }
         shared.refuse_if_failing_fast()?;
@@ -104,7 +105,7 @@ impl<'a, M: Manager> Acquire<'a, M> {
                 manual.wake_at(deadline, cx.waker());
                 None
             }
-            None => Some(shared.worker.add_timer(deadline, cx.waker())),
+            None => Some(shared.background.add_timer(deadline, cx.waker())),
         };
         self.wait = Some(Wait {
             node,
@@ -132,11 +133,35 @@ impl<'a, M: Manager> Future for Acquire<'a, M> {
             };
             let node = wait.node.clone();
             let (start, deadline) = (wait.start, wait.deadline);
+            let now = shared.clock.now();
             let outcome = match shared.waiters.poll(&node) {
-                Outcome::Waiting if shared.clock.now() >= deadline => shared.waiters.cancel(&node),
+                Outcome::Waiting if now >= deadline => shared.waiters.cancel(&node),
                 other => other,
             };
             match outcome {
+                Outcome::Handed(lease) if shared.needs_off_thread_check(&lease) => {
+                    if now >= deadline {
+                        // Out of time to wait for its check: pass it on.
+                        shared.check_later(lease, CheckPurpose::Checkout);
+                        continue;
+                    }
+                    // Queue again, then send it to be checked: the check's
+                    // end finds this future waiting.
+                    let notifier = Notifier::Waker(cx.waker().clone());
+                    match shared.requeue_while_checked(lease, notifier) {
+                        Ok(node) => {
+                            if let Some(wait) = &mut this.wait {
+                                wait.node = node;
+                            }
+                            continue;
+                        }
+                        Err(error) => {
+                            this.finish_wait();
+                            shared.stats.record(Event::RejectedClosed);
+                            return Poll::Ready(Err(error));
+                        }
+                    }
+                }
                 Outcome::Handed(lease) => {
                     this.finish_wait();
                     sync::set_slot_hint(lease.index());

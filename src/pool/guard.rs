@@ -108,7 +108,7 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     /// manager classifies as permanent (e.g. SQLITE_CORRUPT, SQLITE_NOTADB)
     /// makes the pool close the connection on return. Returns whether it did.
     pub fn note_error(&mut self, error: &M::Error) -> bool {
-        let fatal = self.shared().manager.classify(error) == ErrorClass::Permanent;
+        let fatal = self.shared().classify(error) == ErrorClass::Permanent;
         if fatal {
             self.lease_mut().discard = Some(CloseReason::Fatal);
         }

@@ -31,7 +31,7 @@ pub use self::report::State;
 pub(crate) use self::shared::Shared;
 pub use self::vacate::CloseReason;
 use crate::config::{ConfigError, PoolConfig};
-use crate::error::Error;
+use crate::error::{BuildError, CloseTimedOut, Error, TryGetError};
 use crate::manager::Manager;
 use crate::slot::Lease;
 use crate::sync::{Arc, Ordering};
@@ -66,7 +66,7 @@ pub struct Pool<M: Manager> {
 
 impl<M: Manager> Pool<M> {
     /// A pool with the default configuration (see [`PoolConfig`]).
-    pub fn new(manager: M) -> Result<Self, Error<M::Error>> {
+    pub fn new(manager: M) -> Result<Self, BuildError<M::Error>> {
         Self::builder().build(manager)
     }
 
@@ -123,7 +123,7 @@ impl<M: Manager> Pool<M> {
         // The two paths meet on the lease (a word), not on the `Result`: the
         // guard is built once, after the merge, which keeps the fast path's
         // guard in registers instead of a stack copy.
-        let lease = match self.shared.try_acquire_fast(site) {
+        let lease = match self.shared.try_acquire_fast::<false>(site) {
             Some(lease) => lease,
             None => self.acquire_slow(timeout, site)?,
         };
@@ -155,15 +155,17 @@ impl<M: Manager> Pool<M> {
         Acquire::new(&self.shared, Some(timeout), Location::caller())
     }
 
-    /// Gets an idle connection without waiting: [`Error::NoIdle`] when none
-    /// is idle (the pool then opens one in the background if it has room).
+    /// Gets an idle connection without waiting: [`TryGetError::NoIdle`] when
+    /// none is idle (the pool then opens one in the background if it has
+    /// room). It never waits for another thread, so a connection due for
+    /// validation is checked on this thread, as r2d2's `try_get` does.
     // Forced inline only in real builds: under loom (a debug build on
     // 32 KiB coroutine stacks) the inlined frames overflow the stack.
     #[cfg_attr(not(feature = "loom"), inline(always))]
     #[cfg_attr(feature = "loom", inline)]
     #[track_caller]
-    pub fn try_get(&self) -> Result<PooledConnection<'_, M>, Error<M::Error>> {
-        let lease = match self.shared.try_acquire_fast(Location::caller()) {
+    pub fn try_get(&self) -> Result<PooledConnection<'_, M>, TryGetError> {
+        let lease = match self.shared.try_acquire_fast::<true>(Location::caller()) {
             Some(lease) => lease,
             None => return Err(self.shared.closed_or_no_idle()),
         };
@@ -176,7 +178,7 @@ impl<M: Manager> Pool<M> {
     #[track_caller]
     pub fn get_owned(&self) -> Result<PooledConnection<'static, M>, Error<M::Error>> {
         let site = Location::caller();
-        let lease = match self.shared.try_acquire_fast(site) {
+        let lease = match self.shared.try_acquire_fast::<false>(site) {
             Some(lease) => lease,
             None => self
                 .shared
@@ -255,17 +257,24 @@ impl<M: Manager> Pool<M> {
         self.shared.slots.capacity()
     }
 
-    /// Closes the pool without waiting: new gets fail at once with
-    /// [`Error::Closed`], waiters wake with it, idle connections are closed
-    /// now and in-use ones when they come back. Safe to call from many
-    /// threads; only the first call does anything.
-    pub fn close(&self) {
-        self.shared.close();
+    /// Closes the pool: new gets fail at once with [`Error::Closed`],
+    /// waiters wake with it, idle connections are closed now, and in-use
+    /// ones when they come back. Then waits up to `close_timeout` (read when
+    /// called) for checked-out connections to come back; if some are still
+    /// out, says how many (the pool stays closed, and closes them when they
+    /// return). Safe to call from many threads and more than once.
+    ///
+    /// Dropping the last `Pool` handle closes the pool the same way but
+    /// waits for nothing: a drop must not block (it may run on an async
+    /// runtime's thread). Call `close` (or
+    /// [`close_timeout`](Self::close_timeout)) first for a bounded drain.
+    pub fn close(&self) -> Result<(), CloseTimedOut> {
+        self.close_timeout(self.shared.config().close_timeout)
     }
 
-    /// Closes the pool and waits up to `timeout` for checked-out connections
-    /// to come back and be closed.
-    pub fn close_timeout(&self, timeout: Duration) -> Result<(), Error<M::Error>> {
+    /// Like [`close`](Self::close), waiting up to `timeout` instead of
+    /// `close_timeout`. A zero timeout only reports what is still out.
+    pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseTimedOut> {
         self.shared.close();
         self.shared.wait_drained(timeout)
     }
@@ -284,16 +293,12 @@ impl<M: Manager> Pool<M> {
     /// Closes the idle connections for which `keep` returns false. Each is
     /// reserved while `keep` looks at it, so no borrower can see it
     /// half-checked; connections in use are not visited.
-    pub fn retain(&self, mut keep: impl FnMut(&mut M::Connection, &ConnectionInfo) -> bool) {
-        let now = self.shared.clock.now();
-        self.shared.sweep_idle(|lease, meta| {
-            let info = ConnectionInfo {
-                age: Duration::from_nanos(now.saturating_sub(meta.created_at)),
-                idle: Duration::from_nanos(now.saturating_sub(meta.returned_at)),
-                checkouts: meta.checkouts,
-            };
-            (!keep(self.shared.slots.conn_mut(lease), &info)).then_some(CloseReason::Evicted)
-        });
+    ///
+    /// If `keep` panics, the connection it was looking at stays in the pool,
+    /// the panic is logged and counted (`callback_panics`), and it is then
+    /// re-raised here.
+    pub fn retain(&self, keep: impl FnMut(&mut M::Connection, &ConnectionInfo) -> bool) {
+        self.shared.retain(keep);
     }
 
     /// Whether the pool is closed.
@@ -306,7 +311,7 @@ impl<M: Manager> Pool<M> {
     /// `test-util`).
     #[cfg(feature = "test-util")]
     pub fn run_background_step(&self) {
-        crate::worker::step(&self.shared, true);
+        crate::background::step(&self.shared);
     }
 }
 

@@ -2,18 +2,23 @@
 //! copies, retire idle excess after a shrink, serve waiters after a grow.
 //!
 //! Owns: the order of those steps. It may not validate beyond
-//! `PoolConfig::validate` and the two run-time limits (capacity, name).
+//! `PoolConfig::validate` and the run-time limits (capacity and name are
+//! fixed at build).
 
 use super::shared::Shared;
 use crate::clock::nanos;
 use crate::config::{ConfigError, PoolConfig};
 use crate::manager::Manager;
+use crate::background::panics::guarded;
 use crate::pool::CloseReason;
+use crate::stats::Callback;
 use crate::sync::{self, Ordering};
 
 impl<M: Manager> Shared<M> {
-    /// Swaps in a new configuration (validated) and applies size changes.
-    pub(crate) fn reconfigure(&self, config: PoolConfig) -> Result<(), ConfigError> {
+    /// Swaps in a new configuration (its derived defaults filled in, then
+    /// validated) and applies size changes.
+    pub(crate) fn reconfigure(&self, mut config: PoolConfig) -> Result<(), ConfigError> {
+        config.derive_unset_defaults();
         config.validate()?;
         let capacity = self.slots.capacity();
         if config.max_size as usize > capacity {
@@ -21,6 +26,16 @@ impl<M: Manager> Shared<M> {
                 setting: "max_size",
                 value: config.max_size.to_string(),
                 rule: format!("must be <= the slot array's capacity ({capacity}), fixed at build"),
+            });
+        }
+        if let Some(asked) = config.capacity.filter(|&asked| asked as usize != capacity) {
+            return Err(ConfigError::Invalid {
+                setting: "capacity",
+                value: asked.to_string(),
+                rule: format!(
+                    "cannot change while the pool runs (it is {capacity}, fixed at build; \
+                     \"auto\" keeps it)"
+                ),
             });
         }
         if *config.pool_name != *self.name {
@@ -33,7 +48,13 @@ impl<M: Manager> Shared<M> {
         let max_size = config.max_size as usize;
         let window = nanos(config.validation_idle_window);
         let leak_threshold = config.leak_detection_threshold.map_or(0, nanos);
-        self.manager.on_reconfigure(&config);
+        let _ = guarded(&self.name, &self.stats, Callback::OnReconfigure, || {
+            self.manager.on_reconfigure(&config);
+        });
+        self.background.set_bounds(
+            config.max_concurrent_connects as usize,
+            config.max_concurrent_validations as usize,
+        );
         self.config.store(config);
         self.hot.validation_window.store(window, Ordering::Relaxed);
         self.hot
@@ -56,8 +77,10 @@ impl<M: Manager> Shared<M> {
                 }
             }
         }
-        // Grow: serve current waiters; min_idle changes: refill.
-        self.worker.request();
+        // Grow: serve current waiters; min_idle changes: refill. The
+        // dispatcher also re-plans its sleep (intervals may have changed).
+        self.background.request_connect();
+        self.background.poke();
         Ok(())
     }
 }

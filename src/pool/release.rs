@@ -5,7 +5,6 @@
 //! creators and validation alike), with its Dekker pairs (see `shared.rs`).
 //! It may not close a connection itself: a discard goes through `vacate.rs`.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use super::shared::Shared;
@@ -13,7 +12,8 @@ use crate::clock::Nanos;
 use crate::manager::Manager;
 use crate::pool::CloseReason;
 use crate::slot::Lease;
-use crate::stats::Event;
+use crate::background::panics::guarded;
+use crate::stats::{Callback, Event};
 use crate::sync::{self, Ordering};
 
 impl<M: Manager> Shared<M> {
@@ -58,21 +58,24 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    /// The manager's checks of a returning connection: `has_broken`, then
-    /// `reset`. A panic in either counts as a failed reset.
+    /// The manager's checks of a returning connection, on the returning
+    /// caller's thread: `has_broken`, then `reset`. A panic in either
+    /// discards the connection (as broken, or as a failed reset).
     #[inline(always)]
     pub(crate) fn return_checks(&self, lease: &mut Lease<M::Connection>) -> Option<CloseReason> {
         let conn = self.slots.conn_mut(lease);
-        catch_unwind(AssertUnwindSafe(|| {
-            if self.manager.has_broken(conn) {
-                Some(CloseReason::Broken)
-            } else if self.manager.reset(conn).is_err() {
-                Some(CloseReason::ResetFailed)
-            } else {
-                None
-            }
-        }))
-        .unwrap_or(Some(CloseReason::ResetFailed))
+        match guarded(&self.name, &self.stats, Callback::HasBroken, || {
+            self.manager.has_broken(conn)
+        }) {
+            Ok(false) => {}
+            Ok(true) | Err(_) => return Some(CloseReason::Broken),
+        }
+        match guarded(&self.name, &self.stats, Callback::Reset, || {
+            self.manager.reset(conn)
+        }) {
+            Ok(Ok(())) => None,
+            Ok(Err(_)) | Err(_) => Some(CloseReason::ResetFailed),
+        }
     }
 
     /// A return with something to record or decide: events, a sampled hold
@@ -81,7 +84,9 @@ impl<M: Manager> Shared<M> {
     #[inline(never)]
     pub(crate) fn release_slow(&self, mut lease: Lease<M::Connection>) {
         if let Some(events) = &self.events {
-            events.on_release(lease.index());
+            let _ = guarded(&self.name, &self.stats, Callback::OnRelease, || {
+                events.on_release(lease.index());
+            });
         }
         if lease.sampled {
             self.record_hold(&lease);
@@ -179,6 +184,22 @@ impl<M: Manager> Shared<M> {
     /// must not reset its idle time).
     #[inline(always)]
     pub(crate) fn publish_unstamped(&self, lease: Lease<M::Connection>) {
+        self.publish_marked(lease, false);
+    }
+
+    /// [`publish`](Self::publish) for a connection the checker just found
+    /// valid: if it goes idle, the next checkout soon after reuses the
+    /// check (the caller that sent it may find it idle before it has queued
+    /// up: it must not send it to be checked again).
+    pub(crate) fn publish_checked(&self, lease: Lease<M::Connection>) {
+        self.slots.stamp_returned(&lease, self.clock.recent());
+        self.publish_marked(lease, true);
+    }
+
+    /// The publish loop; `fresh` marks a connection that goes idle as just
+    /// checked.
+    #[inline(always)]
+    fn publish_marked(&self, lease: Lease<M::Connection>, fresh: bool) {
         let mut lease = lease;
         let mut signal = self.waiters.signal();
         loop {
@@ -191,6 +212,11 @@ impl<M: Manager> Shared<M> {
                     Ok(()) => return,
                     Err(back) => lease = back,
                 }
+            }
+            if fresh {
+                // Just checked: its next checkout, if it comes within the
+                // grace, reuses the check.
+                self.slots.mark_fresh(&lease, self.clock.recent());
             }
             let index = self.slots.check_in(lease);
             // Dekker pairs 1 and 2: swapped to Idle (SeqCst) before this load.

@@ -1,19 +1,19 @@
 //! What the pool reports: its state, its statistics, and the errors a get
 //! ends with.
 //!
-//! Owns: building [`State`], [`Stats`] and every [`Error`] value. It may not
-//! change the pool.
+//! Owns: building [`State`], [`Stats`] and every error value a get or a
+//! `try_get` ends with. It may not change the pool.
 
+use std::fmt;
 use std::time::Duration;
 
 use super::shared::{PoolError, Shared};
+use crate::background::panics::guarded;
 use crate::clock::Nanos;
-use std::fmt;
-
-use crate::error::Error;
+use crate::error::{Error, TryGetError};
 use crate::manager::Manager;
 use crate::slot::SlotState;
-use crate::stats::{Event, Gauges, Stats};
+use crate::stats::{Callback, Event, Gauges, Stats};
 use crate::sync::{self, Ordering};
 
 impl<M: Manager> Shared<M> {
@@ -38,11 +38,14 @@ impl<M: Manager> Shared<M> {
                 SlotState::InUse | SlotState::Reserved => state.in_use += 1,
             }
         }
+        // Connections out of their slots for a check are the pool's, in use
+        // by it.
+        state.in_use += self.validating.load(Ordering::Relaxed) as u32;
         state.connections = state.idle_connections + state.in_use + state.connecting;
         state
     }
 
-    /// How often the worker refreshes the coarse clock while connections
+    /// How often the dispatcher refreshes the coarse clock while connections
     /// exist: a quarter of the validation window, within [10 ms, 250 ms].
     pub(crate) fn tick_interval(&self) -> Option<Duration> {
         if self.clock.is_manual() || self.total.load(Ordering::Relaxed) == 0 {
@@ -76,7 +79,9 @@ impl<M: Manager> Shared<M> {
 
     pub(crate) fn timeout_error(&self, waited: Nanos) -> PoolError<M> {
         if let Some(events) = &self.events {
-            events.on_timeout(Duration::from_nanos(waited));
+            let _ = guarded(&self.name, &self.stats, Callback::OnTimeout, || {
+                events.on_timeout(Duration::from_nanos(waited));
+            });
         }
         tracing::debug!(pool = %self.name, waited = ?Duration::from_nanos(waited), "get timed out");
         Error::TimedOut {
@@ -87,11 +92,13 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    pub(crate) fn no_idle_error(&self) -> PoolError<M> {
+    /// `try_get` found nothing idle: from two counters, no slot scan.
+    pub(crate) fn no_idle_error(&self) -> TryGetError {
         self.stats.record(Event::NoIdle);
-        Error::NoIdle {
+        TryGetError::NoIdle {
             pool: self.name.clone(),
-            state: self.state(),
+            open: u32::try_from(self.total.load(Ordering::Relaxed)).unwrap_or(u32::MAX),
+            max_size: self.hot.max_size.load(Ordering::Relaxed) as u32,
         }
     }
 

@@ -1,5 +1,6 @@
-//! Room accounting: `total` (slots not `Empty` plus reservations) against
-//! `max_size`, and when the worker should open another connection.
+//! Room accounting: `total` (slots not `Empty`, plus reservations and
+//! connections out for a check) against `max_size`, and when another
+//! connection should be opened.
 //!
 //! Owns: every change of `total` except the decrement of a vacated slot
 //! (`vacate.rs`), and the fail-fast rule. It may not touch slots.
@@ -44,14 +45,16 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    /// Asks the worker for a connection when there is room (room pair).
+    /// Asks for a connection when there is room (room pair).
     pub(crate) fn request_connection_if_room(&self) {
         if self.total.load(Ordering::SeqCst) < self.hot.max_size.load(Ordering::SeqCst) {
-            self.worker.request();
+            self.background.request_connect();
         }
     }
 
-    /// Whether the worker should open another connection now.
+    /// Whether another connection should be opened now: there is room, and
+    /// a waiter no connect in flight will serve, a refused `try_get`, a
+    /// fail-fast probe, or a `min_idle` deficit asks for one.
     pub(crate) fn wants_connection(&self) -> bool {
         let signal = self.waiters.signal();
         if signal.closed()
@@ -59,7 +62,7 @@ impl<M: Manager> Shared<M> {
         {
             return false;
         }
-        signal.waiting() > 0
+        signal.waiting() > self.connecting.load(Ordering::SeqCst)
             || self.failing_fast()
             || self.demand.load(Ordering::SeqCst) > 0
             || self.count(SlotState::Idle) < self.config.load().min_idle as usize
@@ -70,7 +73,7 @@ impl<M: Manager> Shared<M> {
     pub(crate) fn request_one(&self) {
         if self.total.load(Ordering::SeqCst) < self.hot.max_size.load(Ordering::SeqCst) {
             self.demand.fetch_max(1, Ordering::SeqCst);
-            self.worker.request();
+            self.background.request_connect();
         }
     }
 

@@ -47,7 +47,7 @@ use crate::slot::SlotArray;
 use crate::stats::Recorder;
 use crate::sync::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Condvar, ConfigCell, Mutex};
 use crate::waiters::Waiters;
-use crate::worker::WorkerControl;
+use crate::background::Background;
 
 /// The settings the hot path reads, as plain atomics on one cache line: an
 /// `ArcSwap` load costs a few nanoseconds more than a relaxed load, which the
@@ -80,7 +80,8 @@ pub(crate) const EXTRA_EVENTS: u8 = 1;
 /// checkout, even after leak detection is switched off.
 pub(crate) const EXTRA_LEAK_REPORTED: u8 = 2;
 
-/// Everything one pool shares between its handles, guards and worker.
+/// Everything one pool shares between its handles, guards and background
+/// threads.
 pub(crate) struct Shared<M: Manager> {
     pub(crate) manager: M,
     pub(crate) slots: SlotArray<M::Connection>,
@@ -91,7 +92,8 @@ pub(crate) struct Shared<M: Manager> {
     pub(crate) config: ConfigCell<PoolConfig>,
     pub(crate) clock: Clock,
     pub(crate) name: std::sync::Arc<str>,
-    pub(crate) worker: WorkerControl<M::Connection>,
+    /// The dispatcher's control block and the lanes (`background/`).
+    pub(crate) background: Background<M::Connection>,
     pub(crate) last_connect_error: Mutex<Option<std::sync::Arc<M::Error>>>,
     /// Connections asked for by callers that do not wait (`try_get`).
     pub(crate) demand: AtomicUsize,
@@ -110,6 +112,23 @@ pub(crate) struct Shared<M: Manager> {
     pub(crate) last_error_permanent: AtomicBool,
     /// Connects in flight.
     pub(crate) connecting: AtomicUsize,
+    /// Connections out of their slots for a check (their room stays taken;
+    /// `background/check.rs`).
+    pub(crate) validating: AtomicUsize,
+    /// Connections out of the pool and not yet closed (queued for or in the
+    /// closer); `close` waits for them too.
+    pub(crate) closing: AtomicUsize,
+}
+
+/// How a pool is built, beyond its configuration (the builder's options).
+pub(crate) struct Options {
+    /// No background thread: tests drive `run_background_step`.
+    pub(crate) manual_background: bool,
+    /// Manual mode only: validations wait for the step.
+    pub(crate) queued_checks: bool,
+    /// One checkout in this many per slot has its hold time measured.
+    pub(crate) usage_sampling: u64,
+    pub(crate) events: Option<std::sync::Arc<dyn crate::events::PoolEvents>>,
 }
 
 pub(crate) type PoolError<M> = Error<<M as Manager>::Error>;
@@ -120,11 +139,21 @@ impl<M: Manager> Shared<M> {
         config: PoolConfig,
         clock: Clock,
         capacity: usize,
-        manual_background: bool,
-        usage_sampling: u64,
-        events: Option<std::sync::Arc<dyn crate::events::PoolEvents>>,
+        options: Options,
     ) -> Self {
+        let Options {
+            manual_background,
+            queued_checks,
+            usage_sampling,
+            events,
+        } = options;
         let leak_threshold = config.leak_detection_threshold.map_or(0, nanos);
+        let background = Background::new(
+            manual_background,
+            queued_checks,
+            config.max_concurrent_connects as usize,
+            config.max_concurrent_validations as usize,
+        );
         Self {
             manager,
             slots: SlotArray::new(capacity),
@@ -141,7 +170,7 @@ impl<M: Manager> Shared<M> {
             name: std::sync::Arc::from(config.pool_name.as_str()),
             config: ConfigCell::new(config),
             clock,
-            worker: WorkerControl::new(manual_background),
+            background,
             last_connect_error: Mutex::new(None),
             demand: AtomicUsize::new(0),
             handles: AtomicUsize::new(1),
@@ -152,6 +181,8 @@ impl<M: Manager> Shared<M> {
             consecutive_failures: AtomicUsize::new(0),
             last_error_permanent: AtomicBool::new(false),
             connecting: AtomicUsize::new(0),
+            validating: AtomicUsize::new(0),
+            closing: AtomicUsize::new(0),
         }
     }
 

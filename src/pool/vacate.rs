@@ -1,9 +1,10 @@
 //! A connection leaving its slot for good: discarded (closed off the
 //! callers' paths), retired, or detached by its user.
 //!
-//! Owns: [`CloseReason`], emptying a slot, giving its room back, counting why, and asking for
-//! a replacement when someone waits (the room pair). It may not decide
-//! whether a connection should go; its callers do.
+//! Owns: [`CloseReason`], emptying a slot, giving its room back, counting
+//! why, and asking for a replacement when someone waits (the room pair). It
+//! may not decide whether a connection should go (its callers do), and may
+//! not close one itself: the closer lane does (`background/close.rs`).
 
 use super::shared::Shared;
 use crate::manager::Manager;
@@ -30,24 +31,26 @@ impl<M: Manager> Shared<M> {
         conn
     }
 
-    /// Closes a leased connection: off the callers' paths while the pool is
-    /// open, at once once it is closed (`close()` closes idle ones inline).
+    /// Closes a leased connection off the callers' paths: the `on_close`
+    /// hook and the drop run on the closer lane (inline in manual mode).
     pub(crate) fn close_leased(
         &self,
         lease: Lease<M::Connection>,
         reason: CloseReason,
         give_back_room: bool,
     ) {
-        if let Some(events) = &self.events {
-            events.on_close(lease.index(), reason);
-        }
+        let slot = lease.index();
         let conn = self.leave_slot(lease, reason, give_back_room);
-        if self.waiters.signal().closed() {
-            drop(conn);
-        } else {
-            self.worker.bury(conn);
-        }
+        self.bury(conn, slot, reason);
         self.room_freed();
+    }
+
+    /// Gives back one unit of room whose connection is not in a slot (a
+    /// check that failed or was abandoned), ordered before the caller's
+    /// [`room_freed`](Self::room_freed) (the room pair).
+    pub(crate) fn give_back_room(&self) {
+        self.total.fetch_sub(1, Ordering::SeqCst);
+        sync::dekker_fence();
     }
 
     /// Empties the leased slot (and gives its room back unless `try_retire`
@@ -75,11 +78,20 @@ impl<M: Manager> Shared<M> {
     pub(crate) fn room_freed(&self) {
         let signal = self.waiters.signal();
         if signal.closed() {
-            let _guard = sync::lock(&self.drained.0);
-            self.drained.1.notify_all();
+            self.notify_drained();
+            // The dispatcher exits once the pool has drained.
+            if self.drained() {
+                self.background.poke();
+            }
         } else if signal.waiting() > 0 {
             self.request_connection_if_room();
         }
+    }
+
+    /// Wakes `close` waiting for the drain.
+    pub(crate) fn notify_drained(&self) {
+        let _guard = sync::lock(&self.drained.0);
+        self.drained.1.notify_all();
     }
 }
 

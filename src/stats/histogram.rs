@@ -1,7 +1,10 @@
-//! A lock-free log-linear histogram of durations in nanoseconds.
+//! A lock-free log-linear histogram of durations in nanoseconds, and the
+//! latency histogram the recorder keeps: that one plus the fixed exposition
+//! buckets of `buckets.rs`, recorded together.
 //!
-//! Owns: bucket layout, recording, and percentile extraction. It may not know
-//! what it measures.
+//! Owns: the fine bucket layout, recording, percentile extraction and the
+//! [`HistogramSnapshot`]. It may not know what it measures, nor choose the
+//! exposition bounds (`buckets.rs` does).
 //!
 //! Written here rather than taken from `hdrhistogram`: that crate's
 //! `Histogram` needs `&mut self` to record (so a mutex, or its channel-based
@@ -10,9 +13,16 @@
 //! above that, each power of two is split into 8 linear sub-buckets, so a
 //! reported percentile is within 12.5% of the true value (the bucket
 //! precision tests assert against). 496 buckets cover the whole `u64` range.
+//!
+//! These fine buckets are for percentiles only; they are not exposed as
+//! Prometheus buckets, because the set of non-empty ones grows as new
+//! latencies are seen, and an exposed histogram must keep one shape (see
+//! `buckets.rs`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use super::buckets::{FixedHistogram, LatencyBuckets};
 
 const EXACT: usize = 16;
 const SUB_BITS: u32 = 3;
@@ -100,6 +110,7 @@ impl AtomicHistogram {
             p99: percentile(0.99),
             p999: percentile(0.999),
             max: Duration::from_nanos(max),
+            cumulative_buckets: Vec::new(),
             buckets: counts
                 .iter()
                 .enumerate()
@@ -110,12 +121,51 @@ impl AtomicHistogram {
     }
 }
 
-/// Percentiles of one histogram (each within 12.5% of the true value).
-/// Serialises durations as seconds (`f64`), as dashboards expect.
+/// One latency histogram as the recorder keeps it: the fine histogram for
+/// percentiles and the fixed exposition buckets, each observation recorded
+/// in both (a few more relaxed atomic adds, on slow paths only).
+pub(crate) struct LatencyHistogram {
+    fine: AtomicHistogram,
+    fixed: FixedHistogram,
+}
+
+impl LatencyHistogram {
+    pub(crate) fn new(buckets: LatencyBuckets) -> Self {
+        Self {
+            fine: AtomicHistogram::new(),
+            fixed: FixedHistogram::new(buckets),
+        }
+    }
+
+    /// Records one value (nanoseconds).
+    #[inline]
+    pub(crate) fn record(&self, nanos: u64) {
+        self.fine.record(nanos);
+        self.fixed.record(nanos);
+    }
+
+    /// The fine snapshot, with the fixed buckets; its `count` is theirs, so
+    /// that the `+Inf` bucket and `_count` of an exposition always agree.
+    pub(crate) fn snapshot(&self) -> HistogramSnapshot {
+        let mut snapshot = self.fine.snapshot();
+        let (cumulative, count) = self.fixed.snapshot();
+        snapshot.cumulative_buckets = cumulative;
+        snapshot.count = count;
+        snapshot
+    }
+}
+
+/// Percentiles of one histogram (each within 12.5% of the true value), and
+/// its fixed exposition buckets. Serialises durations as seconds (`f64`), as
+/// dashboards expect.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HistogramSnapshot {
-    /// Values recorded.
+    /// Values recorded (the `+Inf` bucket of
+    /// [`cumulative_buckets`](Self::cumulative_buckets)). Read a moment
+    /// apart from the fine buckets, so while values are being recorded it
+    /// may differ from the sum of [`buckets`](Self::buckets) by the few
+    /// recorded in between.
     pub count: u64,
     /// Their sum.
     #[cfg_attr(feature = "serde", serde(serialize_with = "seconds"))]
@@ -135,10 +185,18 @@ pub struct HistogramSnapshot {
     /// Largest value recorded (exact).
     #[cfg_attr(feature = "serde", serde(serialize_with = "seconds"))]
     pub max: Duration,
-    /// Non-empty buckets as (upper bound, count), ascending: enough to render
-    /// a cumulative Prometheus histogram. Not serialised.
+    /// The fine histogram's non-empty buckets as (upper bound, count, not
+    /// cumulative), ascending: what the percentiles are computed from. Their
+    /// set grows as new latencies are seen, so they are not exposed as
+    /// Prometheus buckets. Not serialised.
     #[cfg_attr(feature = "serde", serde(skip))]
     pub buckets: Vec<(Duration, u64)>,
+    /// The fixed exposition buckets: every configured bound
+    /// ([`LatencyBuckets`]), in seconds, with the count of values at or
+    /// below it (cumulative), ascending, zero or not. The same bounds on
+    /// every snapshot of a pool; the implicit `+Inf` bucket is
+    /// [`count`](Self::count). Serialised as `[[bound, count], ...]`.
+    pub cumulative_buckets: Vec<(f64, u64)>,
 }
 
 #[cfg(feature = "serde")]

@@ -1,7 +1,8 @@
 //! Statistics: what the pool counts and measures, and the [`Stats`] snapshot.
 //!
-//! Owns: the `Recorder` (counters and histograms the core writes) and the
-//! serialisable snapshot types. It may not make pool decisions: nothing
+//! Owns: the `Recorder` (counters and histograms the core writes), the
+//! vocabulary of what it records ([`Callback`]) and the serialisable
+//! snapshot types. It may not make pool decisions: nothing
 //! synchronises through these counters, so they are plain `std` atomics and
 //! stay outside the loom facade on purpose (modelling a thousand histogram
 //! buckets would only slow the models down).
@@ -13,7 +14,14 @@
 //! checkout in `usage_sampling` (default 64) per slot, which keeps the
 //! amortised clock cost under half a nanosecond. Everything else is recorded
 //! on slow paths.
+//!
+//! Each latency is recorded twice: into a fine log-linear histogram
+//! (`histogram.rs`, for percentiles and the health report) and into the
+//! fixed exposition buckets (`buckets.rs`, [`LatencyBuckets`]), which are
+//! chosen when the pool is built and never change while it runs, so that a
+//! Prometheus histogram keeps one shape from the first scrape on.
 
+mod buckets;
 #[cfg(any(feature = "prometheus", feature = "metrics"))]
 mod families;
 pub(crate) mod health;
@@ -26,11 +34,16 @@ mod prometheus;
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use self::buckets::{LatencyBuckets, LatencyBucketsError};
+#[cfg(any(feature = "prometheus", feature = "metrics"))]
+pub use self::families::MetricNames;
 pub use self::health::{
     HealthFinding, HealthReport, HealthStatus, HealthSummary, HealthThresholds,
 };
-pub(crate) use self::histogram::AtomicHistogram;
 pub use self::histogram::HistogramSnapshot;
+use self::histogram::LatencyHistogram;
+#[cfg(feature = "prometheus")]
+pub use self::prometheus::{OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE};
 pub use crate::pool::CloseReason;
 
 /// A counter on its own cache line.
@@ -48,7 +61,6 @@ impl Counter {
 }
 
 /// What the core records. One per pool.
-#[derive(Default)]
 pub(crate) struct Recorder {
     waited: Counter,
     timeouts: Counter,
@@ -61,24 +73,113 @@ pub(crate) struct Recorder {
     validations: Counter,
     validation_failures: Counter,
     leaks: Counter,
+    validation_timeouts: Counter,
     closed: [Counter; CloseReason::ALL.len()],
-    pub(crate) histograms: Histograms,
+    callback_panics: [Counter; Callback::ALL.len()],
+    histograms: Histograms,
 }
 
-/// The three latency histograms (boxed: about 4 KiB each).
-pub(crate) struct Histograms {
-    pub(crate) acquire: AtomicHistogram,
-    pub(crate) usage: AtomicHistogram,
-    pub(crate) connect: AtomicHistogram,
+/// The three latency histograms (boxed: about 4 KiB each, plus the fixed
+/// buckets).
+struct Histograms {
+    acquire: LatencyHistogram,
+    usage: LatencyHistogram,
+    connect: LatencyHistogram,
 }
 
-impl Default for Histograms {
-    fn default() -> Self {
+impl Histograms {
+    fn new(buckets: &LatencyBuckets) -> Self {
         Self {
-            acquire: AtomicHistogram::new(),
-            usage: AtomicHistogram::new(),
-            connect: AtomicHistogram::new(),
+            acquire: LatencyHistogram::new(buckets.clone()),
+            usage: LatencyHistogram::new(buckets.clone()),
+            connect: LatencyHistogram::new(buckets.clone()),
         }
+    }
+}
+
+/// A user callback, or a piece of the pool's own code, that can panic. The
+/// pool catches such panics and counts them per callback
+/// ([`Counters::callback_panics`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Callback {
+    /// [`Manager::connect`](crate::Manager::connect).
+    Connect,
+    /// [`Manager::is_valid`](crate::Manager::is_valid).
+    IsValid,
+    /// [`Manager::has_broken`](crate::Manager::has_broken).
+    HasBroken,
+    /// [`Manager::reset`](crate::Manager::reset).
+    Reset,
+    /// [`Manager::classify`](crate::Manager::classify).
+    Classify,
+    /// [`Manager::on_reconfigure`](crate::Manager::on_reconfigure).
+    OnReconfigure,
+    /// `PoolEvents::on_acquire`.
+    OnAcquire,
+    /// `PoolEvents::on_release`.
+    OnRelease,
+    /// `PoolEvents::on_create`.
+    OnCreate,
+    /// `PoolEvents::on_close`.
+    OnClose,
+    /// `PoolEvents::on_timeout`.
+    OnTimeout,
+    /// `PoolEvents::on_leak`.
+    OnLeak,
+    /// The closure given to [`Pool::retain`](crate::Pool::retain).
+    Retain,
+    /// Dropping a connection (its `Drop`, when the pool closes it).
+    Close,
+    /// One of the pool's internal background loops.
+    Background,
+}
+
+impl Callback {
+    /// Every callback, in a fixed order.
+    pub const ALL: [Callback; 15] = [
+        Callback::Connect,
+        Callback::IsValid,
+        Callback::HasBroken,
+        Callback::Reset,
+        Callback::Classify,
+        Callback::OnReconfigure,
+        Callback::OnAcquire,
+        Callback::OnRelease,
+        Callback::OnCreate,
+        Callback::OnClose,
+        Callback::OnTimeout,
+        Callback::OnLeak,
+        Callback::Retain,
+        Callback::Close,
+        Callback::Background,
+    ];
+
+    /// The snake_case name used in JSON and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Callback::Connect => "connect",
+            Callback::IsValid => "is_valid",
+            Callback::HasBroken => "has_broken",
+            Callback::Reset => "reset",
+            Callback::Classify => "classify",
+            Callback::OnReconfigure => "on_reconfigure",
+            Callback::OnAcquire => "on_acquire",
+            Callback::OnRelease => "on_release",
+            Callback::OnCreate => "on_create",
+            Callback::OnClose => "on_close",
+            Callback::OnTimeout => "on_timeout",
+            Callback::OnLeak => "on_leak",
+            Callback::Retain => "retain",
+            Callback::Close => "close",
+            Callback::Background => "background",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -103,9 +204,43 @@ pub(crate) enum Event {
     Closed(CloseReason),
     /// A sampled hold time, nanoseconds.
     Held(u64),
+    /// A panic in this callback was caught.
+    CallbackPanicked(Callback),
+    /// A validity check was abandoned after `validation_timeout`. Counted on
+    /// its own, not in `validations` (checks that returned).
+    ValidationTimedOut,
+}
+
+impl Default for Recorder {
+    /// A recorder with the default latency buckets.
+    fn default() -> Self {
+        Self::with_buckets(&LatencyBuckets::default())
+    }
 }
 
 impl Recorder {
+    /// A recorder whose three latency histograms are exposed with `buckets`
+    /// (fixed for the recorder's life: a pool's histograms keep one shape).
+    pub(crate) fn with_buckets(buckets: &LatencyBuckets) -> Self {
+        Self {
+            waited: Counter::default(),
+            timeouts: Counter::default(),
+            rejected_waiter_cap: Counter::default(),
+            rejected_closed: Counter::default(),
+            failed_fast: Counter::default(),
+            no_idle: Counter::default(),
+            created: Counter::default(),
+            connect_failures: Counter::default(),
+            validations: Counter::default(),
+            validation_failures: Counter::default(),
+            leaks: Counter::default(),
+            validation_timeouts: Counter::default(),
+            closed: Default::default(),
+            callback_panics: Default::default(),
+            histograms: Histograms::new(buckets),
+        }
+    }
+
     #[inline]
     pub(crate) fn record(&self, event: Event) {
         match event {
@@ -132,6 +267,8 @@ impl Recorder {
             Event::Leak => self.leaks.add(),
             Event::Closed(reason) => self.closed[reason.index()].add(),
             Event::Held(nanos) => self.histograms.usage.record(nanos),
+            Event::CallbackPanicked(callback) => self.callback_panics[callback.index()].add(),
+            Event::ValidationTimedOut => self.validation_timeouts.add(),
         }
     }
 
@@ -161,7 +298,12 @@ impl Recorder {
                 .collect(),
             validations: self.validations.get(),
             validation_failures: self.validation_failures.get(),
+            validation_timeouts: self.validation_timeouts.get(),
             leaks: self.leaks.get(),
+            callback_panics: Callback::ALL
+                .iter()
+                .map(|&callback| (callback, self.callback_panics[callback.index()].get()))
+                .collect(),
         }
     }
 }
@@ -219,8 +361,15 @@ pub struct Counters {
     pub validations: u64,
     /// Validity checks that failed.
     pub validation_failures: u64,
+    /// Validity checks abandoned after `validation_timeout` (the connection
+    /// is closed as `Invalid`). Not in `validations`, which counts the checks
+    /// that returned.
+    pub validation_timeouts: u64,
     /// Connections held past the leak threshold.
     pub leaks: u64,
+    /// Panics caught, by callback (a JSON object keyed by callback).
+    #[cfg_attr(feature = "serde", serde(serialize_with = "callback_panics_as_map"))]
+    pub callback_panics: Vec<(Callback, u64)>,
 }
 
 impl Counters {
@@ -231,6 +380,14 @@ impl Counters {
             .find(|(r, _)| *r == reason)
             .map_or(0, |(_, n)| *n)
     }
+
+    /// Panics caught in `callback`.
+    pub fn callback_panics(&self, callback: Callback) -> u64 {
+        self.callback_panics
+            .iter()
+            .find(|(c, _)| *c == callback)
+            .map_or(0, |(_, n)| *n)
+    }
 }
 
 #[cfg(feature = "serde")]
@@ -238,12 +395,15 @@ fn closed_as_map<S: serde::Serializer>(
     closed: &[(CloseReason, u64)],
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut map = serializer.serialize_map(Some(closed.len()))?;
-    for (reason, count) in closed {
-        map.serialize_entry(reason.as_str(), count)?;
-    }
-    map.end()
+    serializer.collect_map(closed.iter().map(|(reason, n)| (reason.as_str(), n)))
+}
+
+#[cfg(feature = "serde")]
+fn callback_panics_as_map<S: serde::Serializer>(
+    panics: &[(Callback, u64)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(panics.iter().map(|(callback, n)| (callback.as_str(), n)))
 }
 
 /// A consistent-enough snapshot of the pool's statistics (each field is read
@@ -261,7 +421,10 @@ pub struct Stats {
     pub hit_ratio: f64,
     /// `in_use / max` now.
     pub utilisation: f64,
-    /// Time a get spent waiting (gets that waited).
+    /// Time a get spent waiting (gets that waited). Every
+    /// [`HistogramSnapshot`] of one pool has the same
+    /// [`cumulative_buckets`](HistogramSnapshot::cumulative_buckets) bounds,
+    /// the pool's [`LatencyBuckets`].
     pub acquire_wait: HistogramSnapshot,
     /// Time a connection was held (sampled, see `usage_sampling`).
     pub usage: HistogramSnapshot,
@@ -296,5 +459,70 @@ impl Stats {
             usage: recorder.histograms.usage.snapshot(),
             connect_time: recorder.histograms.connect.snapshot(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_counters_are_counted_apart_from_gets() {
+        let recorder = Recorder::default();
+        recorder.record(Event::Waited(1_000));
+        recorder.record(Event::TimedOut);
+        let before = recorder.counters(5);
+        recorder.record(Event::CallbackPanicked(Callback::Reset));
+        recorder.record(Event::CallbackPanicked(Callback::Reset));
+        recorder.record(Event::CallbackPanicked(Callback::Background));
+        recorder.record(Event::ValidationTimedOut);
+        let after = recorder.counters(5);
+        assert_eq!(after.gets, before.gets);
+        assert_eq!(after.gets, 4 + 1 + 1, "hits + waited + timeouts");
+        assert_eq!(after.callback_panics(Callback::Reset), 2);
+        assert_eq!(after.callback_panics(Callback::Background), 1);
+        assert_eq!(after.callback_panics(Callback::Connect), 0);
+        assert_eq!(after.callback_panics.len(), Callback::ALL.len());
+        assert_eq!(after.validation_timeouts, 1);
+        assert_eq!((after.validations, after.validation_failures), (0, 0));
+    }
+
+    #[test]
+    fn callback_names_are_distinct_and_in_index_order() {
+        for (index, callback) in Callback::ALL.iter().enumerate() {
+            assert_eq!(callback.index(), index);
+            let name = callback.as_str();
+            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            assert_eq!(
+                Callback::ALL.iter().filter(|c| c.as_str() == name).count(),
+                1
+            );
+        }
+    }
+
+    #[test]
+    fn every_histogram_has_the_recorders_buckets_from_the_start() {
+        let buckets = LatencyBuckets::new([0.001, 0.1]).unwrap();
+        let recorder = Recorder::with_buckets(&buckets);
+        let stats = Stats::assemble("p", Gauges::default(), recorder.counters(0), &recorder);
+        for histogram in [&stats.acquire_wait, &stats.usage, &stats.connect_time] {
+            assert_eq!(histogram.cumulative_buckets, vec![(0.001, 0), (0.1, 0)]);
+            assert_eq!(histogram.count, 0);
+        }
+        recorder.record(Event::Waited(2_000_000));
+        recorder.record(Event::Held(500));
+        recorder.record(Event::Created(5_000_000_000));
+        let stats = Stats::assemble("p", Gauges::default(), recorder.counters(1), &recorder);
+        assert_eq!(
+            stats.acquire_wait.cumulative_buckets,
+            vec![(0.001, 0), (0.1, 1)]
+        );
+        assert_eq!(stats.usage.cumulative_buckets, vec![(0.001, 1), (0.1, 1)]);
+        assert_eq!(
+            stats.connect_time.cumulative_buckets,
+            vec![(0.001, 0), (0.1, 0)]
+        );
+        assert_eq!(stats.connect_time.count, 1, "in +Inf");
+        assert_eq!(stats.connect_time.max, std::time::Duration::from_secs(5));
     }
 }

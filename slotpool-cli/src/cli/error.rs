@@ -22,6 +22,10 @@ pub enum CliError {
     /// (No `#[source]`: the message already includes the cause.)
     #[error("{}", pool_message(.0))]
     Pool(slotpool::Error<SqliteError>),
+    /// A pool could not be built (configuration, thread, first connection).
+    /// (No `#[source]`: the message already includes the cause.)
+    #[error("{}", build_message(.0))]
+    Build(slotpool::BuildError<SqliteError>),
     /// An r2d2 pool failed (`bench --compare r2d2`).
     #[error("r2d2: {0}")]
     R2d2(#[from] r2d2::Error),
@@ -73,11 +77,29 @@ impl CliError {
 }
 
 /// A connect failure is reported as the database's error alone; the pool's
-/// counts at that moment only distract.
+/// counts at that moment only distract. A timeout while connecting failed
+/// names that error after the timeout.
 fn pool_message(error: &slotpool::Error<SqliteError>) -> String {
     match error {
         slotpool::Error::Connect { source, .. } => source.to_string(),
+        slotpool::Error::TimedOut {
+            last_connect_error: Some(cause),
+            ..
+        } => format!("{error}: {cause}"),
         other => other.to_string(),
+    }
+}
+
+/// A build failure: the configuration's, the thread's or the first
+/// connection's error.
+fn build_message(error: &slotpool::BuildError<SqliteError>) -> String {
+    match error {
+        slotpool::BuildError::Config(error) => format!("configuration: {error}"),
+        slotpool::BuildError::Startup(error) => pool_message(error),
+        other => match std::error::Error::source(other) {
+            Some(cause) => format!("{other}: {cause}"),
+            None => other.to_string(),
+        },
     }
 }
 
@@ -119,5 +141,11 @@ fn flatten(message: &str) -> String {
 impl From<slotpool::Error<SqliteError>> for CliError {
     fn from(error: slotpool::Error<SqliteError>) -> Self {
         CliError::Pool(error)
+    }
+}
+
+impl From<slotpool::BuildError<SqliteError>> for CliError {
+    fn from(error: slotpool::BuildError<SqliteError>) -> Self {
+        CliError::Build(error)
     }
 }

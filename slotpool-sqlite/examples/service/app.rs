@@ -51,7 +51,7 @@ pub struct NewItem {
 
 /// A pool named `service` over the SQLite file at `path` (WAL, a 5 s
 /// `busy_timeout`, so concurrent writers queue inside SQLite).
-pub fn build_pool(path: &Path) -> Result<Pool<SqliteManager>, slotpool::Error<SqliteError>> {
+pub fn build_pool(path: &Path) -> Result<Pool<SqliteManager>, slotpool::BuildError<SqliteError>> {
     Pool::builder()
         .pool_name("service")
         .max_size(4)
