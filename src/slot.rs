@@ -192,21 +192,13 @@ impl<C> Lease<C> {
     }
 }
 
-/// Leases dropped without being given back (a bug in the pool: every user
-/// call that could unwind through one runs in a panic boundary).
-static DROPPED_LEASES: AtomicU64 = AtomicU64::new(0);
-
-/// How many leases were dropped without being given back, in this process.
-pub(crate) fn dropped_leases() -> u64 {
-    DROPPED_LEASES.load(Ordering::Relaxed)
-}
-
 impl<C> Drop for Lease<C> {
     /// A lease must be checked in or vacated; one dropped instead leaves its
-    /// slot owned forever. That is never silent: it is logged at `error`,
-    /// counted, and fails debug builds (outside unwinding).
+    /// slot owned forever. That is a bug in the pool (every user call that
+    /// could unwind through a lease runs in a panic boundary), and never
+    /// silent: it is logged at `error` and fails debug builds (outside
+    /// unwinding).
     fn drop(&mut self) {
-        DROPPED_LEASES.fetch_add(1, Ordering::Relaxed);
         tracing::error!(
             slot = self.index,
             "a pool lease was dropped without being given back; its slot stays taken"
@@ -462,9 +454,11 @@ impl<C> SlotArray<C> {
         // else touches the cell (Invariant C); the `InUse` store below
         // publishes it.
         slot.conn.with_mut(|cell| unsafe { *cell = Some(conn) });
-        slot.created_at.store(meta.created_at.max(1), Ordering::Relaxed);
+        slot.created_at
+            .store(meta.created_at.max(1), Ordering::Relaxed);
         slot.expires_at.store(meta.expires_at, Ordering::Relaxed);
-        slot.kept_alive_at.store(meta.kept_alive_at, Ordering::Relaxed);
+        slot.kept_alive_at
+            .store(meta.kept_alive_at, Ordering::Relaxed);
         slot.checkout_at.store(now, Ordering::Relaxed);
         slot.returned_at.store(meta.returned_at, Ordering::Relaxed);
         slot.state.store(SlotState::InUse as u8, Ordering::SeqCst);

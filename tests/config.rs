@@ -483,7 +483,11 @@ fn keywords_are_case_insensitive_on_input() {
 #[test]
 fn setting_listing_helpers() {
     let names: Vec<String> = PoolConfig::setting_names().collect();
-    assert_eq!(names.len(), 20, "the pool's settings, with max_concurrent_connects and _validations");
+    assert_eq!(
+        names.len(),
+        20,
+        "the pool's settings, with max_concurrent_connects and _validations"
+    );
     assert_eq!(names[0], "pool_name");
     assert!(names.iter().all(|n| !n.contains('.')), "{names:?}");
     assert_eq!(

@@ -232,10 +232,16 @@ fn timeout_carries_the_last_connect_error() {
     assert!(error.connect_error().is_some());
     // The cause appears once in the chain: as the source, not in Display.
     let message = error.to_string();
-    assert!(message.contains("while connecting was failing"), "{message}");
+    assert!(
+        message.contains("while connecting was failing"),
+        "{message}"
+    );
     assert!(!message.contains("test connect failure"), "{message}");
     let source = std::error::Error::source(&error).expect("the cause is the source");
-    assert!(source.to_string().contains("test connect failure"), "{source}");
+    assert!(
+        source.to_string().contains("test connect failure"),
+        "{source}"
+    );
     // The database comes back: the pool recovers without a restart.
     faults.down.store(false, Ordering::SeqCst);
     pool.get_timeout(LIMIT)

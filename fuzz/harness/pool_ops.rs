@@ -466,11 +466,12 @@ fn apply<'p>(
                     other => GetFailure::Other(format!("{other:?}")),
                 })
             } else {
-                pool.get_timeout(Duration::ZERO).map_err(|error| match error {
-                    Error::Closed { .. } => GetFailure::Closed,
-                    Error::TimedOut { .. } => GetFailure::TimedOut,
-                    other => GetFailure::Other(format!("{other:?}")),
-                })
+                pool.get_timeout(Duration::ZERO)
+                    .map_err(|error| match error {
+                        Error::Closed { .. } => GetFailure::Closed,
+                        Error::TimedOut { .. } => GetFailure::TimedOut,
+                        other => GetFailure::Other(format!("{other:?}")),
+                    })
             };
             if model.closed {
                 return match result {

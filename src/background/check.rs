@@ -97,7 +97,11 @@ impl<M: Manager> Shared<M> {
     /// Sends the leased connection to be checked off this thread; its room
     /// stays taken until the check ends. The caller goes on looking for
     /// another connection (or waits in the queue).
-    pub(crate) fn check_later(&self, lease: crate::slot::Lease<M::Connection>, purpose: CheckPurpose) {
+    pub(crate) fn check_later(
+        &self,
+        lease: crate::slot::Lease<M::Connection>,
+        purpose: CheckPurpose,
+    ) {
         let meta = self.slots.meta(&lease);
         let slot = lease.index();
         let conn = self.slots.vacate(lease);

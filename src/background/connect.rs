@@ -44,7 +44,7 @@ impl<M: Manager> Shared<M> {
             match self.create_one() {
                 CreateOutcome::Created => backoff = config.connect_backoff_initial,
                 CreateOutcome::NoRoom => break,
-                CreateOutcome::Failed(class) if class == ErrorClass::Permanent => {
+                CreateOutcome::Failed(ErrorClass::Permanent) => {
                     // Retrying cannot help; waiters end with this error. The
                     // next request (a new waiter) tries again.
                     break;

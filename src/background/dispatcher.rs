@@ -96,8 +96,16 @@ fn wait_for_work<M: Manager>(
         let now = shared.clock.now();
         let until = |deadline: Nanos| Duration::from_nanos(deadline.saturating_sub(now));
         let until_pass = super::maintenance::period(shared).map(|_| until(next_pass));
-        let until_timer = control.timers.keys().next().map(|(deadline, _)| until(*deadline));
-        let until_check = control.checks.keys().next().map(|(deadline, _)| until(*deadline));
+        let until_timer = control
+            .timers
+            .keys()
+            .next()
+            .map(|(deadline, _)| until(*deadline));
+        let until_check = control
+            .checks
+            .keys()
+            .next()
+            .map(|(deadline, _)| until(*deadline));
         let wait = [shared.tick_interval(), until_pass, until_timer, until_check]
             .into_iter()
             .flatten()
@@ -192,27 +200,29 @@ fn finish<M: Manager>(shared: &Arc<Shared<M>>) {
 }
 
 /// One pass of background work on the caller's thread (manual mode: tests
-/// and loom models): maintenance, queued validations and their deadlines,
-/// then connects while wanted, a failure ending the pass.
+/// and loom models): maintenance, queued validations and their deadlines
+/// (with `Builder::queued_checks`), then connects while wanted, a failure
+/// ending the pass.
+#[cfg(feature = "test-util")]
 pub(crate) fn step<M: Manager>(shared: &Shared<M>) {
     shared.maintain();
-    let timeout = shared.config().validation_timeout;
-    let expired = {
-        let mut control = sync::lock(&shared.background.control);
-        let now = shared.clock.now();
-        let later = control.checks.split_off(&(now.saturating_add(1), 0));
-        std::mem::replace(&mut control.checks, later)
-            .into_values()
-            .collect::<Vec<_>>()
-    };
-    for ticket in expired {
-        shared.abandon_check(&ticket, timeout);
+    if shared.background.queues_checks() {
+        let timeout = shared.config().validation_timeout;
+        let expired = {
+            let mut control = sync::lock(&shared.background.control);
+            let now = shared.clock.now();
+            let later = control.checks.split_off(&(now.saturating_add(1), 0));
+            std::mem::replace(&mut control.checks, later)
+                .into_values()
+                .collect::<Vec<_>>()
+        };
+        for ticket in expired {
+            shared.abandon_check(&ticket, timeout);
+        }
+        for job in shared.background.checker.drain() {
+            shared.run_check(job);
+        }
     }
-    for job in shared.background.checker.drain() {
-        shared.run_check(job);
-    }
-    sync::lock(&shared.background.control).requested = false;
-    if !shared.background.is_shut_down() {
-        shared.connect_while_wanted(true);
-    }
+    // Stops by itself once the pool is closed (nothing is wanted then).
+    shared.connect_while_wanted(true);
 }

@@ -136,7 +136,8 @@ impl<J> Lane<J> {
         }
     }
 
-    /// Every queued job, for running inline (manual mode) or dropping.
+    /// Every queued job, for running inline (manual mode).
+    #[cfg(feature = "test-util")]
     pub(crate) fn drain(&self) -> Vec<J> {
         sync::lock(&self.state).queue.drain(..).collect()
     }
@@ -148,16 +149,5 @@ impl<J> Lane<J> {
         state.shutdown = true;
         self.work.notify_all();
         state.queue.drain(..).collect()
-    }
-
-    /// Whether the lane takes jobs.
-    pub(crate) fn is_shut_down(&self) -> bool {
-        sync::lock(&self.state).shutdown
-    }
-
-    /// Threads started and not yet exited, and jobs waiting.
-    pub(crate) fn load(&self) -> (usize, usize) {
-        let state = sync::lock(&self.state);
-        (state.threads, state.queue.len())
     }
 }

@@ -54,7 +54,9 @@ use std::time::Duration;
 
 pub(crate) use self::check::{CheckJob, CheckPurpose, Ticket};
 pub(crate) use self::close::CloseJob;
-pub(crate) use self::dispatcher::{run as run_dispatcher, step};
+pub(crate) use self::dispatcher::run as run_dispatcher;
+#[cfg(feature = "test-util")]
+pub(crate) use self::dispatcher::step;
 use self::lane::{Lane, Submitted};
 use crate::clock::Nanos;
 use crate::sync::{self, Arc, AtomicUsize, Condvar, Mutex, Ordering};
@@ -129,9 +131,10 @@ impl<C> Background<C> {
         }
     }
 
-    /// Whether no thread runs background work (tests and loom models).
-    pub(crate) fn is_manual(&self) -> bool {
-        self.manual
+    /// Whether validations wait for the manual step (`queued_checks`).
+    #[cfg(feature = "test-util")]
+    pub(crate) fn queues_checks(&self) -> bool {
+        self.queued_checks
     }
 
     /// Whether a stale checkout is validated on the caller's thread: manual
@@ -148,8 +151,12 @@ impl<C> Background<C> {
         self.checker.set_max_threads(max_validations);
     }
 
-    /// Wakes the dispatcher to look at its work.
+    /// Wakes the dispatcher to look at its work (there is none in manual
+    /// mode).
     pub(crate) fn poke(&self) {
+        if self.manual {
+            return;
+        }
         let mut control = sync::lock(&self.control);
         if !control.requested {
             control.requested = true;
@@ -162,7 +169,7 @@ impl<C> Background<C> {
     /// runs it.
     pub(crate) fn request_connect(&self) {
         if self.manual {
-            sync::lock(&self.control).requested = true;
+            // The next step connects while wanted.
             return;
         }
         if !self.claim_connect_loop() {
@@ -228,7 +235,11 @@ impl<C> Background<C> {
         let mut control = sync::lock(&self.control);
         control.next_id += 1;
         let key = (deadline, control.next_id);
-        let earliest = control.checks.keys().next().is_none_or(|first| key < *first);
+        let earliest = control
+            .checks
+            .keys()
+            .next()
+            .is_none_or(|first| key < *first);
         control.checks.insert(key, ticket);
         if earliest && !control.requested {
             control.requested = true;
@@ -242,7 +253,11 @@ impl<C> Background<C> {
         let mut control = sync::lock(&self.control);
         control.next_id += 1;
         let key = (deadline, control.next_id);
-        let earliest = control.timers.keys().next().is_none_or(|first| key < *first);
+        let earliest = control
+            .timers
+            .keys()
+            .next()
+            .is_none_or(|first| key < *first);
         control.timers.insert(key, waker.clone());
         if earliest && !control.requested {
             // The dispatcher may be asleep past this deadline: let it re-plan.
@@ -276,20 +291,5 @@ impl<C> Background<C> {
         }
         let control = sync::wait_timeout(&self.stop, control, pause);
         !control.shutdown
-    }
-
-    /// Whether the pool is shutting down.
-    pub(crate) fn is_shut_down(&self) -> bool {
-        sync::lock(&self.control).shutdown
-    }
-
-    /// Threads and queued jobs per lane, for statistics and tests:
-    /// `(connector, checker, closer)`, each `(threads, queued)`.
-    pub(crate) fn lane_loads(&self) -> [(usize, usize); 3] {
-        [
-            self.connector.load(),
-            self.checker.load(),
-            self.closer.load(),
-        ]
     }
 }

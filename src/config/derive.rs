@@ -62,7 +62,11 @@ impl PoolConfig {
             && self.validation_timeout * 2 > DEFAULT_CONNECTION
         {
             self.connection_timeout = self.validation_timeout * 2;
-            note("connection_timeout", true, "2 × validation_timeout".to_owned());
+            note(
+                "connection_timeout",
+                true,
+                "2 × validation_timeout".to_owned(),
+            );
         }
         if !is_set("validation_timeout") {
             let value = DEFAULT_VALIDATION.min(self.connection_timeout / 2);

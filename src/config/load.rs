@@ -48,7 +48,10 @@ fn resolve<T: Settings>(
         file.into_iter().chain(env),
     )?;
     let set = sources.clone();
-    let is_set = |name: &str| set.get(name).is_some_and(|source| *source != Source::Default);
+    let is_set = |name: &str| {
+        set.get(name)
+            .is_some_and(|source| *source != Source::Default)
+    };
     for derived in config.derive_defaults(&is_set) {
         sources.insert(
             derived.setting.to_owned(),

@@ -85,7 +85,9 @@ pub use enums::StartupMode;
 pub use error::{BoxError, ConfigError};
 pub use schema::ENV_PREFIX;
 pub use settings::{AUTO_MIN_CAPACITY, MAX_CAPACITY, PoolConfig};
-pub use validate::{MAX_CONCURRENCY, MAX_LIFETIME_JITTER, MAX_POOL_NAME_LEN, MIN_KEEPALIVE_INTERVAL};
+pub use validate::{
+    MAX_CONCURRENCY, MAX_LIFETIME_JITTER, MAX_POOL_NAME_LEN, MIN_KEEPALIVE_INTERVAL,
+};
 
 #[cfg(feature = "config")]
 pub use env::{ENV_CONFIG, ENV_PROFILE, IGNORED_PREFIXES, IGNORED_VARIABLES};

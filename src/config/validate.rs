@@ -211,7 +211,10 @@ impl PoolConfig {
     fn check_concurrency(&self, p: &mut Problems) {
         for (setting, value) in [
             ("max_concurrent_connects", self.max_concurrent_connects),
-            ("max_concurrent_validations", self.max_concurrent_validations),
+            (
+                "max_concurrent_validations",
+                self.max_concurrent_validations,
+            ),
         ] {
             p.require(value >= 1, setting, &value, || {
                 "must be at least 1".to_owned()

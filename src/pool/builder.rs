@@ -54,6 +54,7 @@ pub struct Builder<M: Manager> {
     manual_background: bool,
     queued_checks: bool,
     usage_sampling: u64,
+    buckets: crate::stats::LatencyBuckets,
     events: Option<std::sync::Arc<dyn crate::events::PoolEvents>>,
     _manager: PhantomData<fn() -> M>,
 }
@@ -80,6 +81,7 @@ impl<M: Manager> Builder<M> {
             manual_background: false,
             queued_checks: false,
             usage_sampling: 64,
+            buckets: crate::stats::LatencyBuckets::default(),
             events: None,
             _manager: PhantomData,
         }
@@ -178,6 +180,15 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// The bucket bounds of the acquire-wait, usage and connect-time
+    /// histograms (default: [`LatencyBuckets::DEFAULT_BOUNDS`](crate::stats::LatencyBuckets::DEFAULT_BOUNDS),
+    /// 100 µs to 10 s). Fixed for the pool's life: a histogram whose buckets
+    /// changed between scrapes would break `rate()` and `histogram_quantile()`.
+    pub fn latency_buckets(mut self, buckets: crate::stats::LatencyBuckets) -> Self {
+        self.buckets = buckets;
+        self
+    }
+
     /// Calls `events` on acquire, release, create, close, timeout and leak.
     pub fn event_handler(mut self, events: impl crate::events::PoolEvents) -> Self {
         self.events = Some(std::sync::Arc::new(events));
@@ -213,6 +224,7 @@ impl<M: Manager> Builder<M> {
             queued_checks: self.queued_checks,
             usage_sampling: self.usage_sampling,
             events: self.events.take(),
+            buckets: std::mem::take(&mut self.buckets),
         };
         let config = self.resolved_config()?;
         let capacity = config.effective_capacity() as usize;

@@ -11,12 +11,12 @@ use std::panic::Location;
 use std::time::Duration;
 
 use super::shared::{EXTRA_EVENTS, PoolError, Shared};
+use crate::background::CheckPurpose;
+use crate::background::panics::guarded;
 use crate::clock::{Nanos, nanos};
 use crate::error::{Error, TryGetError};
 use crate::manager::Manager;
 use crate::slot::Lease;
-use crate::background::CheckPurpose;
-use crate::background::panics::guarded;
 use crate::stats::{Callback, Event};
 use crate::sync::{self, Ordering};
 use crate::waiters::{Notifier, Outcome, Refused};
@@ -129,7 +129,12 @@ impl<M: Manager> Shared<M> {
         let leaks = self.hot.leak_threshold.load(Ordering::Relaxed) != 0;
         // One branch for everything a checkout rarely does.
         if needs_validation | self.is_sampled(count) | leaks {
-            return self.prepare_checkout_slow::<INLINE_CHECKS>(lease, needs_validation, count, site);
+            return self.prepare_checkout_slow::<INLINE_CHECKS>(
+                lease,
+                needs_validation,
+                count,
+                site,
+            );
         }
         self.slots.count_checkout(&lease, count);
         lease.validated = false;
@@ -193,7 +198,11 @@ impl<M: Manager> Shared<M> {
         let window = self.hot.validation_window.load(Ordering::Relaxed);
         !lease.validated
             && !self.background.validates_inline()
-            && self.clock.recent().saturating_sub(self.slots.returned_at(lease)) >= window
+            && self
+                .clock
+                .recent()
+                .saturating_sub(self.slots.returned_at(lease))
+                >= window
             && !self.is_fresh(lease)
     }
 

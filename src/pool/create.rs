@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use super::shared::{PoolError, Shared};
-use crate::clock::{Nanos, nanos};
 use crate::background::panics::guarded;
+use crate::clock::{Nanos, nanos};
 use crate::manager::{ErrorClass, Manager};
 use crate::slot::{Claim, Lease, SlotMeta, SlotState};
 use crate::stats::{Callback, Event};
@@ -105,7 +105,12 @@ impl<M: Manager> Shared<M> {
 
     /// Puts a checked connection back into a slot (its room was kept while
     /// it was out), with the times it had.
-    pub(crate) fn reenter(&self, conn: M::Connection, meta: SlotMeta, now: Nanos) -> Lease<M::Connection> {
+    pub(crate) fn reenter(
+        &self,
+        conn: M::Connection,
+        meta: SlotMeta,
+        now: Nanos,
+    ) -> Lease<M::Connection> {
         let claim = self.claim_reserved_slot();
         self.slots.refill(claim, conn, &meta, now)
     }

@@ -8,12 +8,12 @@
 use std::time::Duration;
 
 use super::shared::{EXTRA_LEAK_REPORTED, Shared};
+use crate::background::panics::guarded;
 use crate::clock::Nanos;
 use crate::manager::Manager;
-use crate::background::panics::guarded;
 use crate::pool::CloseReason;
-use crate::stats::Callback;
 use crate::slot::Lease;
+use crate::stats::Callback;
 use crate::sync::Ordering;
 
 impl<M: Manager> Shared<M> {
@@ -56,7 +56,9 @@ impl<M: Manager> Shared<M> {
                 checkouts: meta.checkouts,
             };
             let conn = self.slots.conn_mut(lease);
-            match guarded(&self.name, &self.stats, Callback::Retain, || keep(conn, &info)) {
+            match guarded(&self.name, &self.stats, Callback::Retain, || {
+                keep(conn, &info)
+            }) {
                 Ok(true) => None,
                 Ok(false) => Some(CloseReason::Evicted),
                 Err(payload) => {

@@ -6,10 +6,10 @@
 //! fixed at build).
 
 use super::shared::Shared;
+use crate::background::panics::guarded;
 use crate::clock::nanos;
 use crate::config::{ConfigError, PoolConfig};
 use crate::manager::Manager;
-use crate::background::panics::guarded;
 use crate::pool::CloseReason;
 use crate::stats::Callback;
 use crate::sync::{self, Ordering};

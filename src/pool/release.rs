@@ -8,11 +8,11 @@
 use std::time::Duration;
 
 use super::shared::Shared;
+use crate::background::panics::guarded;
 use crate::clock::Nanos;
 use crate::manager::Manager;
 use crate::pool::CloseReason;
 use crate::slot::Lease;
-use crate::background::panics::guarded;
 use crate::stats::{Callback, Event};
 use crate::sync::{self, Ordering};
 

@@ -39,6 +39,7 @@
 
 use crossbeam_utils::CachePadded;
 
+use crate::background::Background;
 use crate::clock::{Clock, nanos};
 use crate::config::PoolConfig;
 use crate::error::Error;
@@ -47,7 +48,6 @@ use crate::slot::SlotArray;
 use crate::stats::Recorder;
 use crate::sync::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Condvar, ConfigCell, Mutex};
 use crate::waiters::Waiters;
-use crate::background::Background;
 
 /// The settings the hot path reads, as plain atomics on one cache line: an
 /// `ArcSwap` load costs a few nanoseconds more than a relaxed load, which the
@@ -113,11 +113,13 @@ pub(crate) struct Shared<M: Manager> {
     /// Connects in flight.
     pub(crate) connecting: AtomicUsize,
     /// Connections out of their slots for a check (their room stays taken;
-    /// `background/check.rs`).
-    pub(crate) validating: AtomicUsize,
+    /// `background/check.rs`). A count for reports, outside the loom facade
+    /// like the statistics: no ownership decision reads it.
+    pub(crate) validating: std::sync::atomic::AtomicUsize,
     /// Connections out of the pool and not yet closed (queued for or in the
-    /// closer); `close` waits for them too.
-    pub(crate) closing: AtomicUsize,
+    /// closer); `close` waits for them too. Outside the loom facade, as
+    /// `validating`.
+    pub(crate) closing: std::sync::atomic::AtomicUsize,
 }
 
 /// How a pool is built, beyond its configuration (the builder's options).
@@ -129,6 +131,8 @@ pub(crate) struct Options {
     /// One checkout in this many per slot has its hold time measured.
     pub(crate) usage_sampling: u64,
     pub(crate) events: Option<std::sync::Arc<dyn crate::events::PoolEvents>>,
+    /// The bucket bounds of the latency histograms (fixed at build).
+    pub(crate) buckets: crate::stats::LatencyBuckets,
 }
 
 pub(crate) type PoolError<M> = Error<<M as Manager>::Error>;
@@ -146,6 +150,7 @@ impl<M: Manager> Shared<M> {
             queued_checks,
             usage_sampling,
             events,
+            buckets,
         } = options;
         let leak_threshold = config.leak_detection_threshold.map_or(0, nanos);
         let background = Background::new(
@@ -177,12 +182,12 @@ impl<M: Manager> Shared<M> {
             drained: (Mutex::new(()), Condvar::new()),
             progress: (Mutex::new(()), Condvar::new()),
             events,
-            stats: Recorder::default(),
+            stats: Recorder::with_buckets(&buckets),
             consecutive_failures: AtomicUsize::new(0),
             last_error_permanent: AtomicBool::new(false),
             connecting: AtomicUsize::new(0),
-            validating: AtomicUsize::new(0),
-            closing: AtomicUsize::new(0),
+            validating: std::sync::atomic::AtomicUsize::new(0),
+            closing: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 

@@ -30,6 +30,13 @@
 //!   before the pool label; our help texts contain no backslash or line
 //!   feed (a test checks), and label order carries no meaning;
 //! - no `_created` series (optional in OpenMetrics).
+//!
+//! The costs: the feature now compiles 15 more crates (prometheus-client,
+//! its derive macro and so `syn`, `parking_lot`, `dtoa`, `itoa`; 25 in all
+//! instead of 10), and a render of two pools takes about 42 µs for 17 KB
+//! (release build, the 2-core VM), against 12 µs for the 9 KB the
+//! hand-written text produced with only its non-empty buckets: nothing, once
+//! per scrape.
 
 use std::fmt;
 

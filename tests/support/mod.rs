@@ -72,6 +72,13 @@ pub struct Faults {
     pub validate_gate: Mutex<Option<Arc<Gate>>>,
     /// Connect errors are classified permanent while set.
     pub permanent: AtomicBool,
+    /// When non-zero, only the connection with this id blocks on
+    /// `validate_gate` (others are checked at once).
+    pub validate_gate_id: AtomicUsize,
+    /// Manager callbacks that panic on their next call, by name: `connect`,
+    /// `is_valid`, `has_broken`, `reset`, `classify`, `on_reconfigure`,
+    /// `drop` (closing a connection).
+    pub panic_once: Mutex<Vec<&'static str>>,
 }
 
 impl Faults {
@@ -83,6 +90,26 @@ impl Faults {
     }
     pub fn closed(&self) -> usize {
         self.closed.load(Ordering::SeqCst)
+    }
+    /// Makes the next call of `callback` panic.
+    pub fn panic_next(&self, callback: &'static str) {
+        self.panic_once.lock().unwrap().push(callback);
+    }
+    /// Panics if `callback` was set to panic (once).
+    fn maybe_panic(&self, callback: &'static str) {
+        let armed = {
+            let mut armed = self.panic_once.lock().unwrap();
+            match armed.iter().position(|name| *name == callback) {
+                Some(index) => {
+                    armed.remove(index);
+                    true
+                }
+                None => false,
+            }
+        };
+        if armed {
+            panic!("injected panic in {callback}");
+        }
     }
 }
 
@@ -119,6 +146,8 @@ impl Drop for TestConn {
         }
         self.faults.live.fetch_sub(1, Ordering::SeqCst);
         self.faults.closed.fetch_add(1, Ordering::SeqCst);
+        // After the counts: a panicking close still closed the connection.
+        self.faults.maybe_panic("drop");
     }
 }
 
@@ -145,6 +174,7 @@ impl slotpool::Manager for TestManager {
 
     fn connect(&self) -> Result<TestConn, TestError> {
         let attempt = self.faults.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        self.faults.maybe_panic("connect");
         let gate = self.faults.connect_gate.lock().unwrap().clone();
         if let Some(gate) = gate {
             gate.wait();
@@ -178,8 +208,10 @@ impl slotpool::Manager for TestManager {
 
     fn is_valid(&self, conn: &mut TestConn) -> Result<(), TestError> {
         self.faults.validations.fetch_add(1, Ordering::SeqCst);
+        self.faults.maybe_panic("is_valid");
         let gate = self.faults.validate_gate.lock().unwrap().clone();
-        if let Some(gate) = gate {
+        let only = self.faults.validate_gate_id.load(Ordering::SeqCst);
+        if let Some(gate) = gate.filter(|_| only == 0 || only == conn.id) {
             gate.wait();
         }
         if self.faults.invalid.load(Ordering::SeqCst)
@@ -192,10 +224,12 @@ impl slotpool::Manager for TestManager {
     }
 
     fn has_broken(&self, conn: &mut TestConn) -> bool {
+        self.faults.maybe_panic("has_broken");
         conn.broken || conn.id <= self.faults.killed_up_to.load(Ordering::SeqCst)
     }
 
     fn classify(&self, _error: &TestError) -> slotpool::ErrorClass {
+        self.faults.maybe_panic("classify");
         if self.faults.permanent.load(Ordering::SeqCst) {
             slotpool::ErrorClass::Permanent
         } else {
@@ -205,8 +239,13 @@ impl slotpool::Manager for TestManager {
 
     fn reset(&self, conn: &mut TestConn) -> Result<(), TestError> {
         self.faults.resets.fetch_add(1, Ordering::SeqCst);
+        self.faults.maybe_panic("reset");
         conn.dirty = false;
         Ok(())
+    }
+
+    fn on_reconfigure(&self, _config: &slotpool::PoolConfig) {
+        self.faults.maybe_panic("on_reconfigure");
     }
 }
 
