@@ -39,6 +39,7 @@
 //! | `prometheus` | [`Stats::to_prometheus`] and `Stats::to_openmetrics`: the Prometheus (0.0.4) and OpenMetrics text formats, with HikariCP's or OpenTelemetry's names (`Stats::render_prometheus_with`), fixed histogram buckets ([`stats::LatencyBuckets`]); encoded by prometheus-client |
 //! | `metrics` | `Stats::publish_metrics` / `publish_metrics_with`: the `metrics` crate facade, with HikariCP's or OpenTelemetry's names |
 //! | `r2d2` | [`compat::r2d2::R2d2Manager`]: any r2d2 manager, unchanged |
+//! | `tokio` | [`runtime::Tokio`]: pools of [`AsyncManager`]s on a tokio runtime |
 //! | `test-util` | `ManualClock`, `Builder::clock`, `Builder::manual_background` for deterministic tests |
 //! | `loom` | the loom models (`cargo test --features loom`); never for production |
 //!
@@ -101,6 +102,7 @@ mod error;
 mod events;
 mod manager;
 mod pool;
+pub mod runtime;
 mod slot;
 pub mod stats;
 mod sync;
@@ -111,6 +113,6 @@ pub use clock::ManualClock;
 pub use config::{ConfigError, PoolConfig};
 pub use error::{BuildError, CloseTimedOut, Error, TryGetError};
 pub use events::PoolEvents;
-pub use manager::{ErrorClass, Manager};
+pub use manager::{AsyncManager, ErrorClass, Manager};
 pub use pool::{Acquire, Builder, CloseReason, ConnectionInfo, Pool, PooledConnection, State};
 pub use stats::Stats;
