@@ -520,3 +520,33 @@ fn evict_idle_evict_and_retain() {
     drop(pool.try_get().unwrap());
     assert_eq!(pool.state().idle_connections, 1);
 }
+
+#[test]
+fn a_get_that_waits_runs_in_an_acquire_span() {
+    with_captured_logs_and_spans(|captured| {
+        let (pool, _clock, _faults) = manual_pool(|builder| builder.max_size(1));
+        open(&pool, 1);
+        let held = pool.try_get().unwrap();
+        // Served at once: no span (the fast path records nothing).
+        assert!(!captured.text().contains("slotpool.acquire"));
+        // A get that waits (and times out) runs inside one span, closed when
+        // it returns.
+        assert!(pool.get_timeout(Duration::ZERO).unwrap_err().is_timeout());
+        let text = captured.text();
+        assert!(text.contains("slotpool.acquire"), "{text}");
+        assert!(text.contains("close"), "the span closed: {text}");
+        drop(held);
+    });
+}
+
+fn with_captured_logs_and_spans(body: impl FnOnce(&Captured)) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || body(&captured));
+}

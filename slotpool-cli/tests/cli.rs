@@ -677,3 +677,41 @@ fn config_show_without_a_file_elsewhere_shows_the_defaults() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("max_size = 10"), "{stdout}");
 }
+
+/// A default that follows a setting the user set is shown as derived, with
+/// its rule.
+#[test]
+fn config_show_marks_derived_defaults() {
+    let dir = temp_dir();
+    let file = write(
+        &dir,
+        "derived.toml",
+        "[profiles.p]\nconnection_timeout = \"2s\"\nmax_lifetime = \"1m\"\n",
+    );
+    let output = slotpool()
+        .args(["config", "show", "--profile", "p", "--config"])
+        .arg(&file)
+        .output()
+        .expect("run slotpool");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let line = |key: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("no `{key}` in:\n{stdout}"))
+            .to_owned()
+    };
+    let validation = line("validation_timeout");
+    assert!(validation.contains("\"1s\""), "{validation}");
+    assert!(
+        validation.contains("# derived: min(5s, connection_timeout / 2)"),
+        "{validation}"
+    );
+    let idle = line("idle_timeout");
+    assert!(
+        idle.contains("\"off\"") && idle.contains("# derived: off"),
+        "{idle}"
+    );
+    assert!(line("connection_timeout").contains("[profiles.p]"));
+}

@@ -63,6 +63,11 @@ impl Settings for Config {
         problems.extend(self.sqlite.problems());
         problems
     }
+
+    fn derive_defaults(&mut self, is_set: &dyn Fn(&str) -> bool) -> Vec<slotpool::config::Derived> {
+        // The pool's settings keep their names at the top level.
+        self.pool.derive_defaults(is_set)
+    }
 }
 
 impl Settings for SqliteConfig {

@@ -239,6 +239,10 @@ impl<M: Manager> Shared<M> {
         site: &'static Location<'static>,
     ) -> Result<Lease<M::Connection>, PoolError<M>> {
         self.refuse_if_failing_fast()?;
+        // One span per get that waits: a subscriber sees the wait's length
+        // and its outcome (the error's event is recorded inside it).
+        let span = tracing::debug_span!("slotpool.acquire", pool = %self.name, ?timeout);
+        let _entered = span.enter();
         let start = self.clock.now();
         let deadline = start.saturating_add(nanos(timeout));
         let max_waiters = self.config.load().max_waiters as usize;

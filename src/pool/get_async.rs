@@ -47,6 +47,8 @@ struct Wait<C> {
     start: Nanos,
     deadline: Nanos,
     timer: Option<(Nanos, u64)>,
+    /// The wait's `slotpool.acquire` span, entered on every poll.
+    span: tracing::Span,
 }
 
 impl<'a, M: Manager> Acquire<'a, M> {
@@ -107,11 +109,13 @@ impl<'a, M: Manager> Acquire<'a, M> {
             }
             None => Some(shared.background.add_timer(deadline, cx.waker())),
         };
+        let span = tracing::debug_span!("slotpool.acquire", pool = %shared.name, ?timeout);
         self.wait = Some(Wait {
             node,
             start,
             deadline,
             timer,
+            span,
         });
         Ok(None)
     }
@@ -133,6 +137,8 @@ impl<'a, M: Manager> Future for Acquire<'a, M> {
             };
             let node = wait.node.clone();
             let (start, deadline) = (wait.start, wait.deadline);
+            let span = wait.span.clone();
+            let _entered = span.enter();
             let now = shared.clock.now();
             let outcome = match shared.waiters.poll(&node) {
                 Outcome::Waiting if now >= deadline => shared.waiters.cancel(&node),

@@ -73,6 +73,7 @@ fn render_with_sources<T: Settings>(config: &T, sources: &Sources) -> String {
             let value = setting.value(config).literal();
             let origin = match sources.get(setting.name()) {
                 None | Some(Source::Default) => "default".to_owned(),
+                Some(derived @ Source::Derived { .. }) => derived.to_string(),
                 Some(source) => format!("from {source}"),
             };
             (
