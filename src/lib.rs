@@ -94,6 +94,7 @@ assert_eq!((state.connections, state.idle_connections, state.in_use), (1, 1, 0))
 //! `docs/DESIGN.md` in the repository.
 #![warn(missing_docs)]
 
+mod backend;
 mod background;
 mod clock;
 pub mod compat;
@@ -108,6 +109,7 @@ pub mod stats;
 mod sync;
 mod waiters;
 
+pub use backend::{Async, Backend};
 #[cfg(feature = "test-util")]
 pub use clock::ManualClock;
 pub use config::{ConfigError, PoolConfig};

@@ -29,9 +29,10 @@
 
 use std::time::Duration;
 
-use super::panics::guarded;
+use super::panics::{guarded, guarded_future};
+use crate::backend::Backend;
+use crate::backend::Call;
 use crate::clock::nanos;
-use crate::manager::Manager;
 use crate::pool::{CloseReason, Shared};
 use crate::slot::SlotMeta;
 use crate::stats::{Callback, Event};
@@ -44,13 +45,21 @@ const ABANDONED: u8 = 2;
 /// Who finished a check: the checker or the deadline.
 pub(crate) struct Ticket {
     state: AtomicU8,
+    /// Why the connection closes if the deadline wins.
+    failure: CloseReason,
 }
 
 impl Ticket {
-    pub(crate) fn new() -> Arc<Self> {
+    pub(crate) fn new(failure: CloseReason) -> Arc<Self> {
         Arc::new(Self {
             state: AtomicU8::new(RUNNING),
+            failure,
         })
+    }
+
+    /// Why the connection closes if the deadline wins.
+    pub(crate) fn failure(&self) -> CloseReason {
+        self.failure
     }
 
     /// The checker's claim: true if the check's outcome is still wanted.
@@ -74,13 +83,33 @@ impl Ticket {
     }
 }
 
-/// Why a connection is checked.
+/// Why a connection is out of its slot for a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CheckPurpose {
-    /// A checkout found it idle past `validation_idle_window`.
+    /// A checkout found it idle past `validation_idle_window`: `is_valid`.
     Checkout,
-    /// Maintenance found it idle past `keepalive_interval`.
+    /// Maintenance found it idle past `keepalive_interval`: `is_valid`.
     Keepalive,
+    /// An async manager's connection came back needing `reset`.
+    Reset,
+}
+
+impl CheckPurpose {
+    /// The user callback the call runs.
+    fn callback(self) -> Callback {
+        match self {
+            CheckPurpose::Reset => Callback::Reset,
+            CheckPurpose::Checkout | CheckPurpose::Keepalive => Callback::IsValid,
+        }
+    }
+
+    /// Why the connection is closed if the call fails or is abandoned.
+    fn failure(self) -> CloseReason {
+        match self {
+            CheckPurpose::Reset => CloseReason::ResetFailed,
+            CheckPurpose::Checkout | CheckPurpose::Keepalive => CloseReason::Invalid,
+        }
+    }
 }
 
 /// A connection out of its slot, to be checked.
@@ -93,7 +122,7 @@ pub(crate) struct CheckJob<C> {
     pub(crate) purpose: CheckPurpose,
 }
 
-impl<M: Manager> Shared<M> {
+impl<M: Backend> Shared<M> {
     /// Sends the leased connection to be checked off this thread; its room
     /// stays taken until the check ends. The caller goes on looking for
     /// another connection (or waits in the queue).
@@ -106,7 +135,7 @@ impl<M: Manager> Shared<M> {
         let slot = lease.index();
         let conn = self.slots.vacate(lease);
         self.validating.fetch_add(1, Ordering::SeqCst);
-        let ticket = Ticket::new();
+        let ticket = Ticket::new(purpose.failure());
         let timeout = self.config().validation_timeout;
         let deadline = self.clock.now().saturating_add(nanos(timeout));
         let job = CheckJob {
@@ -123,8 +152,9 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    /// The checker's half: run `is_valid` (unless the deadline already
-    /// passed) and settle the outcome with the ticket.
+    /// The checker's half (a blocking manager, on a checker thread): run
+    /// the call (unless the deadline already passed) and settle the outcome
+    /// with the ticket.
     pub(crate) fn run_check(&self, job: CheckJob<M::Connection>) {
         let CheckJob {
             mut conn,
@@ -133,29 +163,78 @@ impl<M: Manager> Shared<M> {
             ticket,
             purpose,
         } = job;
-        let valid = if ticket.is_abandoned() {
-            false
-        } else {
-            matches!(
-                guarded(&self.name, &self.stats, Callback::IsValid, || {
-                    self.manager.is_valid(&mut conn)
-                }),
-                Ok(Ok(()))
-            )
+        let passed = !ticket.is_abandoned() && {
+            let callback = purpose.callback();
+            let outcome = guarded(&self.name, &self.stats, callback, || {
+                let call = match purpose {
+                    CheckPurpose::Reset => self.manager.reset(&mut conn),
+                    CheckPurpose::Checkout | CheckPurpose::Keepalive => {
+                        self.manager.is_valid(&mut conn)
+                    }
+                };
+                // A blocking manager's calls are done when they return.
+                matches!(call, Call::Done(Ok(())))
+            });
+            outcome.unwrap_or(false)
         };
+        self.settle_check(conn, slot, meta, &ticket, purpose, passed);
+    }
+
+    /// The checker's half for an async manager (a task on its runtime).
+    pub(crate) async fn run_check_async(&self, job: CheckJob<M::Connection>) {
+        let CheckJob {
+            mut conn,
+            slot,
+            meta,
+            ticket,
+            purpose,
+        } = job;
+        let passed = !ticket.is_abandoned() && {
+            let call = match purpose {
+                CheckPurpose::Reset => self.manager.reset(&mut conn),
+                CheckPurpose::Checkout | CheckPurpose::Keepalive => {
+                    self.manager.is_valid(&mut conn)
+                }
+            };
+            let outcome = match call {
+                Call::Done(result) => Ok(result),
+                Call::Pending(future) => {
+                    guarded_future(&self.name, &self.stats, purpose.callback(), future).await
+                }
+            };
+            matches!(outcome, Ok(Ok(())))
+        };
+        self.settle_check(conn, slot, meta, &ticket, purpose, passed);
+    }
+
+    /// Settles a check's outcome with its ticket: a passed check puts the
+    /// connection back into a slot and publishes it; a failed one closes it
+    /// and frees its room; one the deadline abandoned only closes it.
+    fn settle_check(
+        &self,
+        conn: M::Connection,
+        slot: usize,
+        meta: SlotMeta,
+        ticket: &Ticket,
+        purpose: CheckPurpose,
+        passed: bool,
+    ) {
+        let failure = purpose.failure();
         if !ticket.finish() {
             // Abandoned at its deadline: the room is already free and the
             // close counted; the connection is not trusted whatever the
-            // check said.
-            self.bury(conn, slot, CloseReason::Invalid);
+            // call said.
+            self.bury(conn, slot, failure);
             return;
         }
         self.validating.fetch_sub(1, Ordering::SeqCst);
-        self.stats.record(Event::Validated { ok: valid });
-        if !valid {
+        if purpose != CheckPurpose::Reset {
+            self.stats.record(Event::Validated { ok: passed });
+        }
+        if !passed {
             self.give_back_room();
-            self.stats.record(Event::Closed(CloseReason::Invalid));
-            self.bury(conn, slot, CloseReason::Invalid);
+            self.stats.record(Event::Closed(failure));
+            self.bury(conn, slot, failure);
             self.room_freed();
             return;
         }
@@ -173,6 +252,8 @@ impl<M: Manager> Shared<M> {
                 self.slots.stamp_kept_alive(&lease, now);
                 self.publish_unstamped(lease);
             }
+            // A returned connection, clean again: returned now.
+            CheckPurpose::Reset => self.publish(lease),
         }
     }
 
@@ -187,11 +268,11 @@ impl<M: Manager> Shared<M> {
         tracing::warn!(
             pool = %self.name,
             ?timeout,
-            "a validity check did not answer within validation_timeout; abandoned \
-             (the connection is closed when the check returns)"
+            "a validity check (or an async reset) did not answer within validation_timeout; \
+             abandoned (the connection is closed when the call returns)"
         );
         self.give_back_room();
-        self.stats.record(Event::Closed(CloseReason::Invalid));
+        self.stats.record(Event::Closed(ticket.failure()));
         self.room_freed();
     }
 }

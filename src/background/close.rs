@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use super::panics::guarded;
-use crate::manager::Manager;
+use crate::backend::Backend;
 use crate::pool::{CloseReason, Shared};
 use crate::slot::LeakReport;
 use crate::stats::Callback;
@@ -31,7 +31,7 @@ pub(crate) enum CloseJob<C> {
     Leak(LeakReport),
 }
 
-impl<M: Manager> Shared<M> {
+impl<M: Backend> Shared<M> {
     /// Closes a connection that has left the pool: on the closer lane, or
     /// here when there is none (manual mode, or after the pool drained).
     pub(crate) fn bury(&self, conn: M::Connection, slot: usize, reason: CloseReason) {

@@ -14,11 +14,12 @@
 
 use std::time::Duration;
 
-use crate::manager::{ErrorClass, Manager};
+use crate::backend::Backend;
+use crate::manager::ErrorClass;
 use crate::pool::Shared;
 use crate::pool::create::CreateOutcome;
 
-impl<M: Manager> Shared<M> {
+impl<M: Backend> Shared<M> {
     /// A connector thread's job: open connections while they are wanted,
     /// backing off between failures, then give the loop back (and take it
     /// again if a request came in meanwhile).
@@ -62,6 +63,40 @@ impl<M: Manager> Shared<M> {
                         .max(config.connect_backoff_initial)
                         .min(config.connect_backoff_max);
                 }
+            }
+        }
+    }
+}
+
+impl<M: Backend> Shared<M> {
+    /// [`connect_loop`](Self::connect_loop) for an async manager: a task on
+    /// its runtime, backing off with the runtime's timer.
+    pub(crate) async fn connect_loop_async(&self) {
+        loop {
+            let config = self.config();
+            let mut backoff = config.connect_backoff_initial;
+            while self.wants_connection() {
+                match self.create_one_async().await {
+                    CreateOutcome::Created => backoff = self.config().connect_backoff_initial,
+                    CreateOutcome::NoRoom | CreateOutcome::Failed(ErrorClass::Permanent) => break,
+                    CreateOutcome::Failed(_) | CreateOutcome::Panicked => {
+                        let Some(runtime) = self.manager.runtime() else {
+                            break;
+                        };
+                        runtime.sleep(jittered(backoff)).await;
+                        if self.waiters.signal().closed() {
+                            break;
+                        }
+                        let config = self.config();
+                        backoff = (backoff * 2)
+                            .max(config.connect_backoff_initial)
+                            .min(config.connect_backoff_max);
+                    }
+                }
+            }
+            self.background.release_connect_loop();
+            if !self.wants_connection() || !self.background.claim_connect_loop() {
+                return;
             }
         }
     }

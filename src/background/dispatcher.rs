@@ -18,8 +18,8 @@ use std::time::Duration;
 use super::lane::Lane;
 use super::panics::guarded;
 use super::{LINGER, Ticket};
+use crate::backend::Backend;
 use crate::clock::{Nanos, nanos};
-use crate::manager::Manager;
 use crate::pool::Shared;
 use crate::stats::Callback;
 use crate::sync::{self, Arc};
@@ -32,7 +32,7 @@ enum Flow {
 
 /// The dispatcher thread's body: turns until the pool is closed and
 /// drained.
-pub(crate) fn run<M: Manager>(shared: Arc<Shared<M>>) {
+pub(crate) fn run<M: Backend>(shared: Arc<Shared<M>>) {
     let mut next_pass = shared.clock.now();
     loop {
         let flow = guarded(&shared.name, &shared.stats, Callback::Background, || {
@@ -52,7 +52,7 @@ pub(crate) fn run<M: Manager>(shared: Arc<Shared<M>>) {
 }
 
 /// One turn of the dispatcher.
-fn turn<M: Manager>(shared: &Arc<Shared<M>>, next_pass: &mut Nanos) -> Flow {
+fn turn<M: Backend>(shared: &Arc<Shared<M>>, next_pass: &mut Nanos) -> Flow {
     let (wakers, checks, shutdown) = wait_for_work(shared, *next_pass);
     for waker in wakers {
         waker.wake();
@@ -86,7 +86,7 @@ fn turn<M: Manager>(shared: &Arc<Shared<M>>, next_pass: &mut Nanos) -> Flow {
 
 /// Sleeps until something is due or somebody pokes, then takes the due
 /// async timers and validation deadlines, and whether the pool is closing.
-fn wait_for_work<M: Manager>(
+fn wait_for_work<M: Backend>(
     shared: &Shared<M>,
     next_pass: Nanos,
 ) -> (Vec<Waker>, Vec<Arc<Ticket>>, bool) {
@@ -132,14 +132,55 @@ fn wait_for_work<M: Manager>(
 }
 
 /// Starts the threads each lane wants (jobs waiting, no thread idle, under
-/// its bound).
-fn start_lane_threads<M: Manager>(shared: &Arc<Shared<M>>) {
-    start(shared, |s| &s.background.connector, |s, _| s.connect_loop());
-    start(shared, |s| &s.background.checker, |s, job| s.run_check(job));
+/// its bound). An async manager's connects and checks run as tasks on its
+/// runtime instead: the same lanes and bounds, with a task in place of each
+/// thread.
+fn start_lane_threads<M: Backend>(shared: &Arc<Shared<M>>) {
+    if shared.manager.runtime().is_some() {
+        start_tasks(
+            shared,
+            |s| &s.background.connector,
+            |s| {
+                Box::pin(async move {
+                    while s.background.connector.try_next().is_some() {
+                        s.connect_loop_async().await;
+                    }
+                })
+            },
+        );
+        start_tasks(
+            shared,
+            |s| &s.background.checker,
+            |s| {
+                Box::pin(async move {
+                    while let Some(job) = s.background.checker.try_next() {
+                        s.run_check_async(job).await;
+                    }
+                })
+            },
+        );
+    } else {
+        start(shared, |s| &s.background.connector, |s, _| s.connect_loop());
+        start(shared, |s| &s.background.checker, |s, job| s.run_check(job));
+    }
     start(shared, |s| &s.background.closer, |s, job| s.run_close(job));
 }
 
-fn start<M: Manager, J: Send + 'static>(
+/// Starts the tasks an async manager's lane wants, on its runtime.
+fn start_tasks<M: Backend, J>(
+    shared: &Arc<Shared<M>>,
+    lane: fn(&Shared<M>) -> &Lane<J>,
+    task: fn(Arc<Shared<M>>) -> crate::runtime::BoxFuture,
+) {
+    let Some(runtime) = shared.manager.runtime() else {
+        return;
+    };
+    while lane(shared).reserve_thread() {
+        runtime.spawn(task(shared.clone()));
+    }
+}
+
+fn start<M: Backend, J: Send + 'static>(
     shared: &Arc<Shared<M>>,
     lane: fn(&Shared<M>) -> &Lane<J>,
     run_job: fn(&Shared<M>, J),
@@ -159,7 +200,7 @@ fn start<M: Manager, J: Send + 'static>(
 }
 
 /// A lane thread: runs jobs until the lane has none for [`LINGER`].
-fn lane_thread<M: Manager, J>(
+fn lane_thread<M: Backend, J>(
     shared: &Shared<M>,
     lane: fn(&Shared<M>) -> &Lane<J>,
     run_job: fn(&Shared<M>, J),
@@ -176,7 +217,7 @@ fn lane_thread<M: Manager, J>(
 /// The pool is closed and drained: stop the lanes. Closes still queued get
 /// a thread of their own (the connections are out of the pool; their drop
 /// may block, and nothing may wait for it).
-fn finish<M: Manager>(shared: &Arc<Shared<M>>) {
+fn finish<M: Backend>(shared: &Arc<Shared<M>>) {
     let background = &shared.background;
     drop(background.connector.shut_down());
     for job in background.checker.shut_down() {
@@ -204,7 +245,7 @@ fn finish<M: Manager>(shared: &Arc<Shared<M>>) {
 /// (with `Builder::queued_checks`), then connects while wanted, a failure
 /// ending the pass.
 #[cfg(feature = "test-util")]
-pub(crate) fn step<M: Manager>(shared: &Shared<M>) {
+pub(crate) fn step<M: Backend>(shared: &Shared<M>) {
     shared.maintain();
     if shared.background.queues_checks() {
         let timeout = shared.config().validation_timeout;

@@ -136,6 +136,20 @@ impl<J> Lane<J> {
         }
     }
 
+    /// A lane task's next job (an async manager's lane runs tasks, not
+    /// threads): the next queued job without waiting, or `None`, and the
+    /// task must end (it is counted out).
+    pub(crate) fn try_next(&self) -> Option<J> {
+        let mut state = sync::lock(&self.state);
+        if state.threads <= self.max_threads.load(Ordering::Relaxed) {
+            if let Some(job) = state.queue.pop_front() {
+                return Some(job);
+            }
+        }
+        state.threads -= 1;
+        None
+    }
+
     /// Every queued job, for running inline (manual mode).
     #[cfg(feature = "test-util")]
     pub(crate) fn drain(&self) -> Vec<J> {

@@ -24,8 +24,9 @@ use std::time::Duration;
 
 use super::CheckPurpose;
 use super::panics::guarded;
+use crate::backend::Backend;
+use crate::backend::Call;
 use crate::clock::nanos;
-use crate::manager::Manager;
 use crate::pool::{CloseReason, Shared};
 use crate::slot::SlotState;
 use crate::stats::{Callback, Event};
@@ -37,7 +38,7 @@ enum Verdict {
     Check,
 }
 
-impl<M: Manager> Shared<M> {
+impl<M: Backend> Shared<M> {
     /// One maintenance pass at the pool clock's current time.
     pub(crate) fn maintain(&self) {
         let config = self.config();
@@ -80,11 +81,14 @@ impl<M: Manager> Shared<M> {
                     idle = idle.saturating_sub(1);
                     self.discard(lease, reason);
                 }
-                Verdict::Check if self.background.validates_inline() => {
+                Verdict::Check if self.checks_inline() => {
                     let valid = guarded(&self.name, &self.stats, Callback::IsValid, || {
-                        self.manager.is_valid(self.slots.conn_mut(&mut lease))
+                        matches!(
+                            self.manager.is_valid(self.slots.conn_mut(&mut lease)),
+                            Call::Done(Ok(()))
+                        )
                     });
-                    let ok = matches!(valid, Ok(Ok(())));
+                    let ok = matches!(valid, Ok(true));
                     self.stats.record(Event::Validated { ok });
                     if ok {
                         self.slots.stamp_kept_alive(&lease, now);
@@ -136,7 +140,7 @@ impl<M: Manager> Shared<M> {
 /// How often a pass is due: a quarter of the shortest enabled interval,
 /// within [10 ms, 30 s] (HikariCP's housekeeper runs every 30 s). `None`
 /// when nothing is enabled.
-pub(crate) fn period<M: Manager>(shared: &Shared<M>) -> Option<Duration> {
+pub(crate) fn period<M: Backend>(shared: &Shared<M>) -> Option<Duration> {
     let config = shared.config();
     let lifetime_spread = config
         .max_lifetime

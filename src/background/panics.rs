@@ -49,3 +49,46 @@ pub(crate) fn message(payload: &(dyn Any + Send)) -> &str {
         "(a non-string payload)"
     }
 }
+
+/// [`guarded`] for a future: polls `future` inside a panic boundary. A
+/// panic while polling is logged and counted against `pool`, and ends the
+/// future with `Err`.
+pub(crate) async fn guarded_future<R>(
+    pool: &str,
+    stats: &Recorder,
+    callback: Callback,
+    future: std::pin::Pin<Box<dyn std::future::Future<Output = R> + Send + '_>>,
+) -> Result<R, Box<dyn Any + Send>> {
+    CatchUnwind { future }.await.inspect_err(|payload| {
+        stats.record(Event::CallbackPanicked(callback));
+        tracing::error!(
+            pool = %pool,
+            callback = callback.as_str(),
+            panic = message(payload.as_ref()),
+            "a user callback panicked; the pool carries on"
+        );
+    })
+}
+
+/// A future that turns a panic while polling its inner future into `Err`
+/// (the `futures` crate's `CatchUnwind`, which the core does not depend on).
+struct CatchUnwind<'a, R> {
+    future: std::pin::Pin<Box<dyn std::future::Future<Output = R> + Send + 'a>>,
+}
+
+impl<R> std::future::Future for CatchUnwind<'_, R> {
+    type Output = Result<R, Box<dyn Any + Send>>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // The inner future is boxed, so this one is `Unpin`.
+        let future = &mut self.future;
+        match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(payload) => std::task::Poll::Ready(Err(payload)),
+        }
+    }
+}

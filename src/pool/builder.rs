@@ -9,10 +9,10 @@ use std::time::Duration;
 use super::Pool;
 use super::Shared;
 use super::shared::Options;
+use crate::backend::Backend;
 use crate::clock::{Clock, ManualClock};
 use crate::config::PoolConfig;
 use crate::error::BuildError;
-use crate::manager::Manager;
 use crate::sync::{Arc, thread};
 
 type Override = Box<dyn FnOnce(&mut PoolConfig) + Send>;
@@ -46,7 +46,7 @@ assert_eq!(pool.config().max_size, 16);
 ```
 "#
 )]
-pub struct Builder<M: Manager> {
+pub struct Builder<M: Backend> {
     config: PoolConfig,
     /// Explicit calls, by setting name, in order.
     overrides: Vec<(&'static str, Override)>,
@@ -72,7 +72,7 @@ macro_rules! setters {
     };
 }
 
-impl<M: Manager> Builder<M> {
+impl<M: Backend> Builder<M> {
     pub(crate) fn new() -> Self {
         Self {
             config: PoolConfig::default(),
@@ -218,7 +218,9 @@ impl<M: Manager> Builder<M> {
             Some(manual) => Clock::manual(manual.clone()),
             None => Clock::system(),
         };
-        let manual = self.manual_background;
+        // An async manager's calls are tasks the dispatcher starts: such a
+        // pool always has one, even when asked for manual background.
+        let manual = self.manual_background && manager.runtime().is_none();
         let options = Options {
             manual_background: manual,
             queued_checks: self.queued_checks,

@@ -11,11 +11,11 @@ use std::panic::Location;
 use std::time::Duration;
 
 use super::shared::{EXTRA_EVENTS, PoolError, Shared};
+use crate::backend::Backend;
 use crate::background::CheckPurpose;
 use crate::background::panics::guarded;
 use crate::clock::{Nanos, nanos};
 use crate::error::{Error, TryGetError};
-use crate::manager::Manager;
 use crate::slot::Lease;
 use crate::stats::{Callback, Event};
 use crate::sync::{self, Ordering};
@@ -28,7 +28,7 @@ use crate::waiters::{Notifier, Outcome, Refused};
 /// to be checked and finds it idle again before it has queued up.
 const FRESH_GRACE: Nanos = 250_000_000;
 
-impl<M: Manager> Shared<M> {
+impl<M: Backend> Shared<M> {
     /// The fast path: no lock, no allocation; one scan from this thread's hint.
     /// `None` means nothing idle, or the pool is closed: the slow path then
     /// waits, or reports the closed pool.
@@ -190,14 +190,19 @@ impl<M: Manager> Shared<M> {
         self.slots.is_fresh(lease, self.clock.recent(), grace)
     }
 
+    /// Whether validity checks run on the checking thread: in manual mode,
+    /// for a blocking manager (an async manager's checks are always tasks).
+    pub(crate) fn checks_inline(&self) -> bool {
+        self.background.validates_inline() && self.manager.runtime().is_none()
+    }
+
     /// Whether a waiter that obtained this connection must send it to the
     /// checker (and so stay queued while it is checked): it sat idle past
     /// the window, was not just opened or checked, and checks do not run
     /// inline here.
     pub(crate) fn needs_off_thread_check(&self, lease: &Lease<M::Connection>) -> bool {
         let window = self.hot.validation_window.load(Ordering::Relaxed);
-        !lease.validated
-            && !self.background.validates_inline()
+        !(lease.validated || self.checks_inline())
             && self
                 .clock
                 .recent()

@@ -10,13 +10,13 @@
 use std::time::Duration;
 
 use super::shared::Shared;
+use crate::backend::Backend;
 use crate::clock::nanos;
 use crate::error::CloseTimedOut;
-use crate::manager::Manager;
 use crate::pool::CloseReason;
 use crate::sync::{self, Ordering};
 
-impl<M: Manager> Shared<M> {
+impl<M: Backend> Shared<M> {
     /// Starts closing the pool: refuse new gets, wake waiters, close idle
     /// connections now (on the closer lane) and in-use ones when they come
     /// back, stop connecting. Idempotent; never waits.

@@ -9,25 +9,65 @@
 use std::time::Duration;
 
 use super::shared::{PoolError, Shared};
-use crate::background::panics::guarded;
+use crate::backend::Backend;
+use crate::backend::Call;
+use crate::background::panics::{guarded, guarded_future};
 use crate::clock::{Nanos, nanos};
-use crate::manager::{ErrorClass, Manager};
+use crate::manager::ErrorClass;
 use crate::slot::{Claim, Lease, SlotMeta, SlotState};
 use crate::stats::{Callback, Event};
 use crate::sync::{self, Ordering};
 
-impl<M: Manager> Shared<M> {
-    /// Opens one connection (on a connector thread) and publishes it.
+impl<M: Backend> Shared<M> {
+    /// Opens one connection (a blocking manager, on a connector thread)
+    /// and publishes it.
     pub(crate) fn create_one(&self) -> CreateOutcome {
-        if !self.reserve_room() {
+        let Some((claim, started)) = self.begin_create() else {
             return CreateOutcome::NoRoom;
+        };
+        let connected = guarded(&self.name, &self.stats, Callback::Connect, || {
+            match self.manager.connect() {
+                Call::Done(result) => result,
+                // Only an async manager's calls are pending: never here.
+                Call::Pending(_) => unreachable!("a blocking manager's connect is done"),
+            }
+        });
+        self.finish_create(claim, started, connected)
+    }
+
+    /// [`create_one`](Self::create_one) for an async manager: the connect
+    /// future runs in this task (on the manager's runtime).
+    pub(crate) async fn create_one_async(&self) -> CreateOutcome {
+        let Some((claim, started)) = self.begin_create() else {
+            return CreateOutcome::NoRoom;
+        };
+        let connected = match self.manager.connect() {
+            Call::Done(result) => Ok(result),
+            Call::Pending(future) => {
+                guarded_future(&self.name, &self.stats, Callback::Connect, future).await
+            }
+        };
+        self.finish_create(claim, started, connected)
+    }
+
+    /// Reserves room and an empty slot for a connect; `None`: no room.
+    fn begin_create(&self) -> Option<(Claim, Nanos)> {
+        if !self.reserve_room() {
+            return None;
         }
         let claim = self.claim_reserved_slot();
         self.connecting.fetch_add(1, Ordering::SeqCst);
-        let started = self.clock.now();
-        let connected = guarded(&self.name, &self.stats, Callback::Connect, || {
-            self.manager.connect()
-        });
+        Some((claim, self.clock.now()))
+    }
+
+    /// Records a connect attempt begun at `started` and fills or gives up
+    /// its slot.
+    fn finish_create(
+        &self,
+        claim: Claim,
+        started: Nanos,
+        connected: Result<Result<M::Connection, M::Error>, Box<dyn std::any::Any + Send>>,
+    ) -> CreateOutcome {
         let now = self.clock.now();
         let took = now.saturating_sub(started);
         self.connecting.fetch_sub(1, Ordering::SeqCst);

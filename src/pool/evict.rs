@@ -8,15 +8,15 @@
 use std::time::Duration;
 
 use super::shared::{EXTRA_LEAK_REPORTED, Shared};
+use crate::backend::Backend;
 use crate::background::panics::guarded;
 use crate::clock::Nanos;
-use crate::manager::Manager;
 use crate::pool::CloseReason;
 use crate::slot::Lease;
 use crate::stats::Callback;
 use crate::sync::Ordering;
 
-impl<M: Manager> Shared<M> {
+impl<M: Backend> Shared<M> {
     /// Reserves each idle connection in turn and lets `decide` keep it
     /// (`None`) or close it for a reason. Kept ones go back without
     /// resetting their idle time.

@@ -22,10 +22,10 @@ use std::time::Duration;
 use super::PooledConnection;
 use super::Shared;
 use super::checkout::Joined;
+use crate::backend::Backend;
 use crate::background::CheckPurpose;
 use crate::clock::{Nanos, nanos};
 use crate::error::Error;
-use crate::manager::Manager;
 use crate::stats::Event;
 use crate::sync::{self, Arc};
 use crate::waiters::{Notifier, Outcome, WaitNode};
@@ -33,7 +33,7 @@ use crate::waiters::{Notifier, Outcome, WaitNode};
 /// A pending async checkout; resolves to a [`PooledConnection`] or an error
 /// within its timeout. Cancel it by dropping it.
 #[must_use = "futures do nothing unless polled"]
-pub struct Acquire<'a, M: Manager> {
+pub struct Acquire<'a, M: Backend> {
     shared: &'a Shared<M>,
     site: &'static Location<'static>,
     /// `None`: the pool's `connection_timeout`, read only if we must wait.
@@ -51,7 +51,7 @@ struct Wait<C> {
     span: tracing::Span,
 }
 
-impl<'a, M: Manager> Acquire<'a, M> {
+impl<'a, M: Backend> Acquire<'a, M> {
     pub(crate) fn new(
         shared: &'a Shared<M>,
         timeout: Option<Duration>,
@@ -121,7 +121,7 @@ impl<'a, M: Manager> Acquire<'a, M> {
     }
 }
 
-impl<'a, M: Manager> Future for Acquire<'a, M> {
+impl<'a, M: Backend> Future for Acquire<'a, M> {
     type Output = Result<PooledConnection<'a, M>, Error<M::Error>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -211,7 +211,7 @@ impl<'a, M: Manager> Future for Acquire<'a, M> {
     }
 }
 
-impl<M: Manager> Drop for Acquire<'_, M> {
+impl<M: Backend> Drop for Acquire<'_, M> {
     fn drop(&mut self) {
         if let Some(wait) = &self.wait {
             let node = wait.node.clone();
@@ -224,7 +224,7 @@ impl<M: Manager> Drop for Acquire<'_, M> {
     }
 }
 
-impl<M: Manager> std::fmt::Debug for Acquire<'_, M> {
+impl<M: Backend> std::fmt::Debug for Acquire<'_, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Acquire")
             .field("pool", &&*self.shared.name)

@@ -9,18 +9,18 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 
 use super::{CloseReason, Shared};
+use crate::backend::Backend;
 use crate::manager::ErrorClass;
-use crate::manager::Manager;
 use crate::slot::Lease;
 use crate::sync::Arc;
 
 /// How a guard reaches its pool: borrowed (free) or owned (`'static`).
-enum PoolRef<'a, M: Manager> {
+enum PoolRef<'a, M: Backend> {
     Borrowed(&'a Shared<M>),
     Owned(Arc<Shared<M>>),
 }
 
-impl<M: Manager> PoolRef<'_, M> {
+impl<M: Backend> PoolRef<'_, M> {
     #[inline(always)]
     fn get(&self) -> &Shared<M> {
         match self {
@@ -77,14 +77,14 @@ shareable::<slotpool::PooledConnection<'static, Shareable>>();
 ```
 "#
 )]
-pub struct PooledConnection<'a, M: Manager> {
+pub struct PooledConnection<'a, M: Backend> {
     pool: PoolRef<'a, M>,
     /// `Some` until the guard is dropped or detached. Its `discard` is set
     /// when the connection must be closed on return instead of reused.
     lease: Option<Lease<M::Connection>>,
 }
 
-impl<'a, M: Manager> PooledConnection<'a, M> {
+impl<'a, M: Backend> PooledConnection<'a, M> {
     #[inline(always)]
     pub(crate) fn borrowed(shared: &'a Shared<M>, lease: Lease<M::Connection>) -> Self {
         Self {
@@ -142,7 +142,7 @@ impl<'a, M: Manager> PooledConnection<'a, M> {
     }
 }
 
-impl<M: Manager> PooledConnection<'static, M> {
+impl<M: Backend> PooledConnection<'static, M> {
     pub(crate) fn owned(shared: Arc<Shared<M>>, lease: Lease<M::Connection>) -> Self {
         Self {
             pool: PoolRef::Owned(shared),
@@ -151,7 +151,7 @@ impl<M: Manager> PooledConnection<'static, M> {
     }
 }
 
-impl<M: Manager> Deref for PooledConnection<'_, M> {
+impl<M: Backend> Deref for PooledConnection<'_, M> {
     type Target = M::Connection;
 
     #[inline(always)]
@@ -163,7 +163,7 @@ impl<M: Manager> Deref for PooledConnection<'_, M> {
     }
 }
 
-impl<M: Manager> DerefMut for PooledConnection<'_, M> {
+impl<M: Backend> DerefMut for PooledConnection<'_, M> {
     #[inline(always)]
     fn deref_mut(&mut self) -> &mut M::Connection {
         // `self.pool` and `self.lease` are borrowed apart, so the pool is
@@ -176,7 +176,7 @@ impl<M: Manager> DerefMut for PooledConnection<'_, M> {
     }
 }
 
-impl<M: Manager> Drop for PooledConnection<'_, M> {
+impl<M: Backend> Drop for PooledConnection<'_, M> {
     #[inline(always)]
     fn drop(&mut self) {
         if let Some(lease) = self.lease.take() {
@@ -185,7 +185,7 @@ impl<M: Manager> Drop for PooledConnection<'_, M> {
     }
 }
 
-impl<M: Manager> fmt::Debug for PooledConnection<'_, M>
+impl<M: Backend> fmt::Debug for PooledConnection<'_, M>
 where
     M::Connection: fmt::Debug,
 {

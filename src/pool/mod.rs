@@ -30,9 +30,9 @@ pub use self::guard::PooledConnection;
 pub use self::report::State;
 pub(crate) use self::shared::Shared;
 pub use self::vacate::CloseReason;
+use crate::backend::Backend;
 use crate::config::{ConfigError, PoolConfig};
 use crate::error::{BuildError, CloseTimedOut, Error, TryGetError};
-use crate::manager::Manager;
 use crate::slot::Lease;
 use crate::sync::{Arc, Ordering};
 
@@ -60,11 +60,11 @@ assert_eq!(pool.state().idle_connections, 1);
 ```
 "#
 )]
-pub struct Pool<M: Manager> {
+pub struct Pool<M: Backend> {
     shared: Arc<Shared<M>>,
 }
 
-impl<M: Manager> Pool<M> {
+impl<M: Backend> Pool<M> {
     /// A pool with the default configuration (see [`PoolConfig`]).
     pub fn new(manager: M) -> Result<Self, BuildError<M::Error>> {
         Self::builder().build(manager)
@@ -327,7 +327,7 @@ pub struct ConnectionInfo {
     pub checkouts: u64,
 }
 
-impl<M: Manager> Clone for Pool<M> {
+impl<M: Backend> Clone for Pool<M> {
     fn clone(&self) -> Self {
         self.shared.handles.fetch_add(1, Ordering::Relaxed);
         Self {
@@ -336,7 +336,7 @@ impl<M: Manager> Clone for Pool<M> {
     }
 }
 
-impl<M: Manager> Drop for Pool<M> {
+impl<M: Backend> Drop for Pool<M> {
     fn drop(&mut self) {
         if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Last handle: release everything. Owned guards still out keep
@@ -346,7 +346,7 @@ impl<M: Manager> Drop for Pool<M> {
     }
 }
 
-impl<M: Manager> fmt::Debug for Pool<M> {
+impl<M: Backend> fmt::Debug for Pool<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("name", &self.name())

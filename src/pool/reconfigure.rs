@@ -6,15 +6,15 @@
 //! fixed at build).
 
 use super::shared::Shared;
+use crate::backend::Backend;
 use crate::background::panics::guarded;
 use crate::clock::nanos;
 use crate::config::{ConfigError, PoolConfig};
-use crate::manager::Manager;
 use crate::pool::CloseReason;
 use crate::stats::Callback;
 use crate::sync::{self, Ordering};
 
-impl<M: Manager> Shared<M> {
+impl<M: Backend> Shared<M> {
     /// Swaps in a new configuration (its derived defaults filled in, then
     /// validated) and applies size changes.
     pub(crate) fn reconfigure(&self, mut config: PoolConfig) -> Result<(), ConfigError> {

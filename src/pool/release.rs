@@ -8,15 +8,17 @@
 use std::time::Duration;
 
 use super::shared::Shared;
+use crate::backend::Backend;
+use crate::backend::Call;
+use crate::background::CheckPurpose;
 use crate::background::panics::guarded;
 use crate::clock::Nanos;
-use crate::manager::Manager;
 use crate::pool::CloseReason;
 use crate::slot::Lease;
 use crate::stats::{Callback, Event};
 use crate::sync::{self, Ordering};
 
-impl<M: Manager> Shared<M> {
+impl<M: Backend> Shared<M> {
     /// A guard came back: check it, then publish, retire or discard it.
     ///
     /// The fast path (nothing to record, nobody waiting, nothing due) is the
@@ -35,9 +37,16 @@ impl<M: Manager> Shared<M> {
             self.release_slow(lease);
             return;
         }
-        if let Some(reason) = self.return_checks(&mut lease) {
-            self.discard(lease, reason);
-            return;
+        match self.return_checks(&mut lease) {
+            ReturnCheck::Keep => {}
+            ReturnCheck::Discard(reason) => {
+                self.discard(lease, reason);
+                return;
+            }
+            ReturnCheck::ResetLater => {
+                self.check_later(lease, CheckPurpose::Reset);
+                return;
+            }
         }
         let now = self.clock.recent();
         let (expired, evicted) = self.lifetime_over(&lease, now);
@@ -59,22 +68,36 @@ impl<M: Manager> Shared<M> {
     }
 
     /// The manager's checks of a returning connection, on the returning
-    /// caller's thread: `has_broken`, then `reset`. A panic in either
-    /// discards the connection (as broken, or as a failed reset).
+    /// caller's thread: `has_broken`, then `reset` if `needs_reset` says so
+    /// (always, for a blocking manager). A panic in either discards the
+    /// connection (as broken, or as a failed reset). An async manager's
+    /// reset is a future: the connection then leaves for a task that runs
+    /// it ([`ReturnCheck::ResetLater`]).
     #[inline(always)]
-    pub(crate) fn return_checks(&self, lease: &mut Lease<M::Connection>) -> Option<CloseReason> {
+    pub(crate) fn return_checks(&self, lease: &mut Lease<M::Connection>) -> ReturnCheck {
         let conn = self.slots.conn_mut(lease);
         match guarded(&self.name, &self.stats, Callback::HasBroken, || {
             self.manager.has_broken(conn)
         }) {
             Ok(false) => {}
-            Ok(true) | Err(_) => return Some(CloseReason::Broken),
+            Ok(true) | Err(_) => return ReturnCheck::Discard(CloseReason::Broken),
+        }
+        let needs_reset = guarded(&self.name, &self.stats, Callback::Reset, || {
+            self.manager.needs_reset(conn)
+        });
+        match needs_reset {
+            Ok(false) => return ReturnCheck::Keep,
+            Ok(true) => {}
+            Err(_) => return ReturnCheck::Discard(CloseReason::ResetFailed),
+        }
+        if self.manager.runtime().is_some() {
+            return ReturnCheck::ResetLater;
         }
         match guarded(&self.name, &self.stats, Callback::Reset, || {
-            self.manager.reset(conn)
+            matches!(self.manager.reset(conn), Call::Done(Ok(())))
         }) {
-            Ok(Ok(())) => None,
-            Ok(Err(_)) | Err(_) => Some(CloseReason::ResetFailed),
+            Ok(true) => ReturnCheck::Keep,
+            Ok(false) | Err(_) => ReturnCheck::Discard(CloseReason::ResetFailed),
         }
     }
 
@@ -98,9 +121,16 @@ impl<M: Manager> Shared<M> {
             self.discard(lease, reason);
             return;
         }
-        if let Some(reason) = self.return_checks(&mut lease) {
-            self.discard(lease, reason);
-            return;
+        match self.return_checks(&mut lease) {
+            ReturnCheck::Keep => {}
+            ReturnCheck::Discard(reason) => {
+                self.discard(lease, reason);
+                return;
+            }
+            ReturnCheck::ResetLater => {
+                self.check_later(lease, CheckPurpose::Reset);
+                return;
+            }
         }
         self.retire_or_publish(lease);
     }
@@ -252,4 +282,14 @@ impl<M: Manager> Shared<M> {
             self.publish_unstamped(lease);
         }
     }
+}
+
+/// What the manager's checks made of a returning connection.
+pub(crate) enum ReturnCheck {
+    /// Ready for the next borrower.
+    Keep,
+    /// Close it, for this reason.
+    Discard(CloseReason),
+    /// An async manager's `reset` must run first, as a task.
+    ResetLater,
 }

@@ -8,15 +8,15 @@ use std::fmt;
 use std::time::Duration;
 
 use super::shared::{PoolError, Shared};
+use crate::backend::Backend;
 use crate::background::panics::guarded;
 use crate::clock::Nanos;
 use crate::error::{Error, TryGetError};
-use crate::manager::Manager;
 use crate::slot::SlotState;
 use crate::stats::{Callback, Event, Gauges, Stats};
 use crate::sync::{self, Ordering};
 
-impl<M: Manager> Shared<M> {
+impl<M: Backend> Shared<M> {
     pub(crate) fn count(&self, wanted: SlotState) -> usize {
         (0..self.slots.high_water())
             .filter(|&index| self.slots.state(index) == wanted)

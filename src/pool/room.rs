@@ -6,11 +6,11 @@
 //! (`vacate.rs`), and the fail-fast rule. It may not touch slots.
 
 use super::shared::Shared;
-use crate::manager::Manager;
+use crate::backend::Backend;
 use crate::slot::SlotState;
 use crate::sync::Ordering;
 
-impl<M: Manager> Shared<M> {
+impl<M: Backend> Shared<M> {
     /// Takes one unit of room back if the pool holds more than `max_size`.
     pub(crate) fn try_retire(&self) -> bool {
         let mut total = self.total.load(Ordering::SeqCst);

@@ -39,11 +39,11 @@
 
 use crossbeam_utils::CachePadded;
 
+use crate::backend::Backend;
 use crate::background::Background;
 use crate::clock::{Clock, nanos};
 use crate::config::PoolConfig;
 use crate::error::Error;
-use crate::manager::Manager;
 use crate::slot::SlotArray;
 use crate::stats::Recorder;
 use crate::sync::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Condvar, ConfigCell, Mutex};
@@ -82,7 +82,7 @@ pub(crate) const EXTRA_LEAK_REPORTED: u8 = 2;
 
 /// Everything one pool shares between its handles, guards and background
 /// threads.
-pub(crate) struct Shared<M: Manager> {
+pub(crate) struct Shared<M: Backend> {
     pub(crate) manager: M,
     pub(crate) slots: SlotArray<M::Connection>,
     pub(crate) waiters: Waiters<M::Connection>,
@@ -135,9 +135,9 @@ pub(crate) struct Options {
     pub(crate) buckets: crate::stats::LatencyBuckets,
 }
 
-pub(crate) type PoolError<M> = Error<<M as Manager>::Error>;
+pub(crate) type PoolError<M> = Error<<M as Backend>::Error>;
 
-impl<M: Manager> Shared<M> {
+impl<M: Backend> Shared<M> {
     pub(crate) fn new(
         manager: M,
         config: PoolConfig,

@@ -7,12 +7,12 @@
 //! not close one itself: the closer lane does (`background/close.rs`).
 
 use super::shared::Shared;
-use crate::manager::Manager;
+use crate::backend::Backend;
 use crate::slot::Lease;
 use crate::stats::Event;
 use crate::sync::{self, Ordering};
 
-impl<M: Manager> Shared<M> {
+impl<M: Backend> Shared<M> {
     /// Closes a connection and frees its slot.
     pub(crate) fn discard(&self, lease: Lease<M::Connection>, reason: CloseReason) {
         self.close_leased(lease, reason, true);

@@ -7,25 +7,28 @@
 //! the queue (the caller does that in `checkout.rs`).
 
 use super::shared::Shared;
+use crate::backend::Backend;
+use crate::backend::Call;
 use crate::background::CheckPurpose;
 use crate::background::panics::guarded;
-use crate::manager::Manager;
 use crate::pool::CloseReason;
 use crate::slot::Lease;
 use crate::stats::{Callback, Event};
 
-impl<M: Manager> Shared<M> {
+impl<M: Backend> Shared<M> {
     /// A checkout found this connection idle past the validation window.
     /// The check runs on the checker lane and the caller goes on looking
     /// (or waits in the queue) for whichever connection comes first; with
-    /// `INLINE` (`try_get`) or in manual mode it runs here. `None`: the
-    /// caller does not get this connection now.
+    /// `INLINE` (`try_get`) or in manual mode it runs here, for a blocking
+    /// manager (an async manager's check is always a task, so its `try_get`
+    /// reports no idle connection meanwhile). `None`: the caller does not
+    /// get this connection now.
     #[cold]
     pub(crate) fn validate<const INLINE: bool>(
         &self,
         lease: Lease<M::Connection>,
     ) -> Option<Lease<M::Connection>> {
-        if INLINE || self.background.validates_inline() {
+        if (INLINE && self.manager.runtime().is_none()) || self.checks_inline() {
             return self.validate_now(lease);
         }
         self.check_later(lease, CheckPurpose::Checkout);
@@ -39,9 +42,12 @@ impl<M: Manager> Shared<M> {
         mut lease: Lease<M::Connection>,
     ) -> Option<Lease<M::Connection>> {
         let valid = guarded(&self.name, &self.stats, Callback::IsValid, || {
-            self.manager.is_valid(self.slots.conn_mut(&mut lease))
+            matches!(
+                self.manager.is_valid(self.slots.conn_mut(&mut lease)),
+                Call::Done(Ok(()))
+            )
         });
-        let ok = matches!(valid, Ok(Ok(())));
+        let ok = matches!(valid, Ok(true));
         self.stats.record(Event::Validated { ok });
         if ok {
             Some(lease)
