@@ -477,3 +477,45 @@ fn leak_check_races_a_return() {
         assert_eq!(pool.state().idle_connections, 1);
     });
 }
+
+/// A validity check finishing races its deadline (`validation_timeout`)
+/// while its caller waits: the checker settles the check on one thread, the
+/// deadline (the dispatcher's job, here a step after the clock moved) on
+/// another.
+///
+/// Catches: both sides settling the check (the room given back twice, so
+/// the step's connect over-opens: `connections > max_size`, or the ticket's
+/// loser publishing a connection the winner closed: the claim assertion or
+/// a leak), neither settling it (the room never freed and the caller never
+/// served: the model deadlocks), and an abandoned connection left open
+/// (`live` above the pool's connections at rest). Removing the ticket's
+/// compare-and-swap (a plain store of the outcome) makes it fail.
+#[test]
+fn a_check_finishing_races_its_deadline() {
+    model(|| {
+        let (pool, clock, counts) = model_pool_with(1, 1, |builder| {
+            builder
+                .validation_idle_window(Duration::ZERO)
+                .validation_timeout(Duration::from_millis(10))
+                .connection_timeout(Duration::from_secs(60))
+                .queued_checks()
+        });
+        let pool = std::sync::Arc::new(pool);
+        let getter = spawn_with(&pool, |pool| {
+            let conn = pool.get().expect("served: checked, or replaced");
+            use_conn(&conn);
+        });
+        // The stale connection went to its check and the caller queued up.
+        while pool.state().waiting == 0 {
+            thread::yield_now();
+        }
+        let checker = spawn_with(&pool, |pool| pool.run_background_step());
+        clock.advance(Duration::from_millis(20));
+        // The deadline: abandons the check unless it finished, then opens a
+        // replacement for the waiter if the room came back.
+        pool.run_background_step();
+        checker.join().unwrap();
+        getter.join().unwrap();
+        assert_at_rest(&pool, &counts);
+    });
+}
