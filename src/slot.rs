@@ -119,6 +119,12 @@ pub(crate) struct Slot<C> {
     checkouts: AtomicU64,
     /// When the current connection must retire (jittered lifetime); 0: never.
     expires_at: AtomicU64,
+    /// The random draw that placed `expires_at` within the jitter band, kept
+    /// so a new `max_lifetime` re-stamps the connection at the same place.
+    lifetime_draw: AtomicU64,
+    /// The lifetime epoch `expires_at` was computed under: when it differs
+    /// from the pool's, the stamp predates a lifetime change.
+    expiry_epoch: AtomicU64,
     /// Where the current checkout was made (a `&'static Location`), or null.
     checkout_site: AtomicPtr<Location<'static>>,
     /// The checkout number a leak was reported for (0: none).
@@ -228,9 +234,19 @@ pub(crate) struct LeakReport {
 pub(crate) struct SlotMeta {
     pub(crate) created_at: Nanos,
     pub(crate) returned_at: Nanos,
-    pub(crate) expires_at: Nanos,
+    pub(crate) expiry: Expiry,
     pub(crate) kept_alive_at: Nanos,
     pub(crate) checkouts: u64,
+}
+
+/// A connection's retirement stamp: when it must retire (0: never), the
+/// random draw that placed that time within the jitter band, and the
+/// pool's lifetime epoch it was computed under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Expiry {
+    pub(crate) at: Nanos,
+    pub(crate) draw: u64,
+    pub(crate) epoch: u64,
 }
 
 /// A fixed-capacity array of slots.
@@ -247,6 +263,15 @@ unsafe impl<C: Send> Sync for SlotArray<C> {}
 // SAFETY: as above; the array owns its connections.
 unsafe impl<C: Send> Send for SlotArray<C> {}
 
+impl<C> Slot<C> {
+    /// Stores a retirement stamp; called only by the slot's owner.
+    fn store_expiry(&self, expiry: Expiry) {
+        self.expires_at.store(expiry.at, Ordering::Relaxed);
+        self.lifetime_draw.store(expiry.draw, Ordering::Relaxed);
+        self.expiry_epoch.store(expiry.epoch, Ordering::Relaxed);
+    }
+}
+
 impl<C> SlotArray<C> {
     /// An array of `capacity` empty slots (`capacity` <= `u32::MAX`).
     pub(crate) fn new(capacity: usize) -> Self {
@@ -260,6 +285,8 @@ impl<C> SlotArray<C> {
                     returned_at: AtomicU64::new(0),
                     checkouts: AtomicU64::new(0),
                     expires_at: AtomicU64::new(0),
+                    lifetime_draw: AtomicU64::new(0),
+                    expiry_epoch: AtomicU64::new(0),
                     checkout_site: AtomicPtr::new(std::ptr::null_mut()),
                     leak_reported: AtomicU64::new(0),
                     kept_alive_at: AtomicU64::new(0),
@@ -429,7 +456,7 @@ impl<C> SlotArray<C> {
     }
 
     /// Turns a claim into a lease on its new connection: `Connecting → InUse`.
-    pub(crate) fn fill(&self, claim: Claim, conn: C, now: Nanos, expires_at: Nanos) -> Lease<C> {
+    pub(crate) fn fill(&self, claim: Claim, conn: C, now: Nanos, expiry: Expiry) -> Lease<C> {
         let slot = &self.slots[claim.index as usize];
         // SAFETY: the claim proves we own the slot (`Connecting`), so nobody
         // else touches the cell; the `InUse` store below publishes it.
@@ -437,7 +464,7 @@ impl<C> SlotArray<C> {
         // At least 1: the return path's eviction test compares against an
         // `evict_before` of 0 ("none") without testing for it.
         slot.created_at.store(now.max(1), Ordering::Relaxed);
-        slot.expires_at.store(expires_at, Ordering::Relaxed);
+        slot.store_expiry(expiry);
         slot.kept_alive_at.store(now, Ordering::Relaxed);
         slot.checkout_at.store(now, Ordering::Relaxed);
         slot.returned_at.store(now, Ordering::Relaxed);
@@ -456,7 +483,7 @@ impl<C> SlotArray<C> {
         slot.conn.with_mut(|cell| unsafe { *cell = Some(conn) });
         slot.created_at
             .store(meta.created_at.max(1), Ordering::Relaxed);
-        slot.expires_at.store(meta.expires_at, Ordering::Relaxed);
+        slot.store_expiry(meta.expiry);
         slot.kept_alive_at
             .store(meta.kept_alive_at, Ordering::Relaxed);
         slot.checkout_at.store(now, Ordering::Relaxed);
@@ -513,15 +540,23 @@ impl<C> SlotArray<C> {
         self.leased(lease).checkouts.store(count, Ordering::Release);
     }
 
-    /// When the leased connection must retire (0: never) and when it was
-    /// opened: what a return checks, in one slot lookup.
+    /// When the leased connection must retire (0: never), when it was
+    /// opened and the lifetime epoch of its stamp: what a return checks, in
+    /// one slot lookup.
     #[inline(always)]
-    pub(crate) fn lifetime(&self, lease: &Lease<C>) -> (Nanos, Nanos) {
+    pub(crate) fn lifetime(&self, lease: &Lease<C>) -> (Nanos, Nanos, u64) {
         let slot = self.leased(lease);
         (
             slot.expires_at.load(Ordering::Relaxed),
             slot.created_at.load(Ordering::Relaxed),
+            slot.expiry_epoch.load(Ordering::Relaxed),
         )
+    }
+
+    /// Re-stamps the leased connection's retirement (after a lifetime
+    /// change). Only the lease holder writes the stamp.
+    pub(crate) fn stamp_expiry(&self, lease: &Lease<C>, expiry: Expiry) {
+        self.leased(lease).store_expiry(expiry);
     }
 
     /// [`check_in`](Self::check_in), first recording that the connection
@@ -627,7 +662,11 @@ impl<C> SlotArray<C> {
         SlotMeta {
             created_at: slot.created_at.load(Ordering::Relaxed),
             returned_at: slot.returned_at.load(Ordering::Relaxed),
-            expires_at: slot.expires_at.load(Ordering::Relaxed),
+            expiry: Expiry {
+                at: slot.expires_at.load(Ordering::Relaxed),
+                draw: slot.lifetime_draw.load(Ordering::Relaxed),
+                epoch: slot.expiry_epoch.load(Ordering::Relaxed),
+            },
             kept_alive_at: slot.kept_alive_at.load(Ordering::Relaxed),
             checkouts: slot.checkouts.load(Ordering::Relaxed),
         }

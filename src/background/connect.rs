@@ -43,7 +43,7 @@ impl<M: Backend> Shared<M> {
         let mut backoff = config.connect_backoff_initial;
         while self.wants_connection() {
             match self.create_one() {
-                CreateOutcome::Created => backoff = config.connect_backoff_initial,
+                CreateOutcome::Created => backoff = self.config().connect_backoff_initial,
                 CreateOutcome::NoRoom => break,
                 CreateOutcome::Failed(ErrorClass::Permanent) => {
                     // Retrying cannot help; waiters end with this error. The

@@ -33,10 +33,13 @@ enum Flow {
 /// The dispatcher thread's body: turns until the pool is closed and
 /// drained.
 pub(crate) fn run<M: Backend>(shared: Arc<Shared<M>>) {
-    let mut next_pass = shared.clock.now();
+    // When the last maintenance pass ran: the next is due a period later,
+    // the period read afresh each turn, so a reconfigured interval acts at
+    // once instead of after the pass planned under the old one.
+    let mut last_pass = shared.clock.now();
     loop {
         let flow = guarded(&shared.name, &shared.stats, Callback::Background, || {
-            turn(&shared, &mut next_pass)
+            turn(&shared, &mut last_pass)
         });
         match flow {
             Ok(Flow::Continue) => {}
@@ -52,8 +55,10 @@ pub(crate) fn run<M: Backend>(shared: Arc<Shared<M>>) {
 }
 
 /// One turn of the dispatcher.
-fn turn<M: Backend>(shared: &Arc<Shared<M>>, next_pass: &mut Nanos) -> Flow {
-    let (wakers, checks, shutdown) = wait_for_work(shared, *next_pass);
+fn turn<M: Backend>(shared: &Arc<Shared<M>>, last_pass: &mut Nanos) -> Flow {
+    let next_pass = super::maintenance::period(shared)
+        .map_or(Nanos::MAX, |period| last_pass.saturating_add(nanos(period)));
+    let (wakers, checks, shutdown) = wait_for_work(shared, next_pass);
     for waker in wakers {
         waker.wake();
     }
@@ -70,12 +75,12 @@ fn turn<M: Backend>(shared: &Arc<Shared<M>>, next_pass: &mut Nanos) -> Flow {
             Flow::Continue
         };
     }
-    if let Some(period) = super::maintenance::period(shared) {
-        if now >= *next_pass {
-            shared.maintain();
-            *next_pass = now.saturating_add(nanos(period));
-            start_lane_threads(shared);
-        }
+    let next_pass = super::maintenance::period(shared)
+        .map_or(Nanos::MAX, |period| last_pass.saturating_add(nanos(period)));
+    if now >= next_pass {
+        shared.maintain();
+        *last_pass = now;
+        start_lane_threads(shared);
     }
     if shared.wants_connection() {
         shared.background.request_connect();

@@ -61,8 +61,9 @@ impl<M: Backend> Shared<M> {
             let Some(mut lease) = self.slots.try_reserve(index) else {
                 continue;
             };
+            let expiry = self.current_expiry(&lease);
             let meta = self.slots.meta(&lease);
-            let verdict = if meta.expires_at != 0 && now >= meta.expires_at {
+            let verdict = if expiry.at != 0 && now >= expiry.at {
                 Verdict::Retire(CloseReason::MaxLifetime)
             } else if idle_timeout.is_some_and(|timeout| {
                 idle > min_idle && now.saturating_sub(meta.returned_at) >= timeout

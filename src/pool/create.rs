@@ -14,7 +14,7 @@ use crate::backend::Call;
 use crate::background::panics::{guarded, guarded_future};
 use crate::clock::{Nanos, nanos};
 use crate::manager::ErrorClass;
-use crate::slot::{Claim, Lease, SlotMeta, SlotState};
+use crate::slot::{Claim, Expiry, Lease, SlotMeta, SlotState};
 use crate::stats::{Callback, Event};
 use crate::sync::{self, Ordering};
 
@@ -80,7 +80,9 @@ impl<M: Backend> Shared<M> {
                 let _ = self
                     .demand
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-                let lease = self.slots.fill(claim, conn, now, self.expiry_for(now));
+                let lease =
+                    self.slots
+                        .fill(claim, conn, now, self.expiry_for(now, fastrand::u64(..)));
                 if let Some(events) = &self.events {
                     let _ = guarded(&self.name, &self.stats, Callback::OnCreate, || {
                         events.on_create(lease.index(), Duration::from_nanos(took));
@@ -155,18 +157,38 @@ impl<M: Backend> Shared<M> {
         self.slots.refill(claim, conn, &meta, now)
     }
 
-    /// When a connection opened at `now` must retire: `max_lifetime` scaled
-    /// by a random factor in [1 - jitter, 1], so connections opened together
-    /// do not expire together. 0: never.
-    pub(crate) fn expiry_for(&self, now: Nanos) -> Nanos {
+    /// The retirement stamp of a connection opened at `created_at`:
+    /// `max_lifetime` scaled by a factor in [1 - jitter, 1] that `draw` (a
+    /// random number kept with the connection) picks, so connections opened
+    /// together do not expire together and a new lifetime moves each
+    /// connection's expiry without reshuffling them. 0: never.
+    pub(crate) fn expiry_for(&self, created_at: Nanos, draw: u64) -> Expiry {
+        // The epoch before the configuration: reconfigure stores the
+        // configuration first, so a stamp of the new epoch is never computed
+        // from the old settings (an old epoch only costs a re-stamp).
+        let epoch = self.hot.lifetime_epoch.load(Ordering::SeqCst);
         let config = self.config.load();
-        match config.max_lifetime {
+        let at = match config.max_lifetime {
             Some(lifetime) => {
-                let factor = 1.0 - config.max_lifetime_jitter * fastrand::f64();
-                now.saturating_add(nanos(lifetime.mul_f64(factor)).max(1))
+                let unit = draw as f64 / (u64::MAX as f64 + 1.0);
+                let factor = 1.0 - config.max_lifetime_jitter * unit;
+                created_at.saturating_add(nanos(lifetime.mul_f64(factor)).max(1))
             }
             None => 0,
+        };
+        Expiry { at, draw, epoch }
+    }
+
+    /// Re-stamps the leased connection's retirement if its stamp predates a
+    /// change of `max_lifetime` or its jitter; returns the current stamp.
+    pub(crate) fn current_expiry(&self, lease: &Lease<M::Connection>) -> Expiry {
+        let meta = self.slots.meta(lease);
+        if meta.expiry.epoch == self.hot.lifetime_epoch.load(Ordering::Relaxed) {
+            return meta.expiry;
         }
+        let expiry = self.expiry_for(meta.created_at, meta.expiry.draw);
+        self.slots.stamp_expiry(lease, expiry);
+        expiry
     }
 
     pub(crate) fn notify_progress(&self) {

@@ -56,6 +56,11 @@ impl<M: Backend> Shared<M> {
             config.max_concurrent_validations as usize,
         );
         self.config.store(config);
+        // After the store (see `expiry_for`), and on every change rather
+        // than only a lifetime change: comparing with the configuration
+        // replaced would race a concurrent reconfigure, and a re-stamp costs
+        // each connection one slow return.
+        self.hot.lifetime_epoch.fetch_add(1, Ordering::SeqCst);
         self.hot.validation_window.store(window, Ordering::Relaxed);
         self.hot
             .leak_threshold

@@ -153,21 +153,26 @@ impl<M: Backend> Shared<M> {
         self.publish(lease);
     }
 
-    /// Whether a returning connection has outlived its lifetime, and whether
-    /// `evict_idle` ran after it was opened, at `now`. Branch-free, so the
-    /// fast path folds both into one test with the shrink check.
+    /// Whether a returning connection has outlived its lifetime (or carries
+    /// a stamp from before a lifetime change, to be judged afresh), and
+    /// whether `evict_idle` ran after it was opened, at `now`. Branch-free,
+    /// so the fast path folds both into one test with the shrink check.
     #[inline(always)]
     pub(crate) fn lifetime_over(&self, lease: &Lease<M::Connection>, now: Nanos) -> (bool, bool) {
-        let (expires_at, created_at) = self.slots.lifetime(lease);
+        let (expires_at, created_at, epoch) = self.slots.lifetime(lease);
         // `expires_at` 0 means never: 0 - 1 wraps to the largest time.
         let expired = now > expires_at.wrapping_sub(1);
+        let stale = epoch != self.hot.lifetime_epoch.load(Ordering::Relaxed);
         // Creation times are at least 1 and `evict_before` 0 means none.
         let evicted = created_at <= self.hot.evict_before.load(Ordering::Relaxed);
-        (expired, evicted)
+        (expired | stale, evicted)
     }
 
     /// Why a returning connection must retire for its age, if it must.
     pub(crate) fn retirement_due(&self, lease: &Lease<M::Connection>) -> Option<CloseReason> {
+        // A stale stamp is re-stamped first, so `lifetime_over` then says
+        // only whether the connection expired.
+        self.current_expiry(lease);
         match self.lifetime_over(lease, self.clock.recent()) {
             (true, _) => Some(CloseReason::MaxLifetime),
             (false, true) => Some(CloseReason::Evicted),

@@ -68,6 +68,10 @@ pub(crate) struct HotConfig {
     /// back (`evict_idle`); 0: none. Creation times are at least 1, so the
     /// return path compares without testing for 0.
     pub(crate) evict_before: AtomicU64,
+    /// Bumped when `max_lifetime` or its jitter changes: a connection whose
+    /// stamp carries an older epoch is re-stamped by its next owner (a
+    /// return or a maintenance pass) before its lifetime is judged.
+    pub(crate) lifetime_epoch: AtomicU64,
     /// One checkout in `usage_sampling_mask + 1` (a power of two) per slot
     /// has its hold time measured.
     pub(crate) usage_sampling_mask: u64,
@@ -170,6 +174,7 @@ impl<M: Backend> Shared<M> {
                 leak_threshold: AtomicU64::new(leak_threshold),
                 extras: AtomicU8::new(if events.is_some() { EXTRA_EVENTS } else { 0 }),
                 evict_before: AtomicU64::new(0),
+                lifetime_epoch: AtomicU64::new(0),
                 usage_sampling_mask: usage_sampling.max(1).next_power_of_two() - 1,
             }),
             name: std::sync::Arc::from(config.pool_name.as_str()),
