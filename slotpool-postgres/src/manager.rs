@@ -1,0 +1,262 @@
+//! [`PgManager`]: opens, checks and resets PostgreSQL connections for a
+//! slotpool pool, as an [`AsyncManager`].
+//!
+//! Owns: the connect (credentials from the provider, TLS, the whole thing
+//! bounded by `connect_timeout`, the connection task), and the answers to
+//! the pool's questions (`has_broken`, `needs_reset`) from what the
+//! connection tracked. It may not know about slots or waiters: it is a
+//! backend like any other, through the public `AsyncManager` trait.
+
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Instant;
+
+use slotpool::{AsyncManager, ErrorClass};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::classify::classify;
+use crate::connection::PgConnection;
+use crate::credentials::{Credentials, CredentialsProvider, StaticCredentials};
+use crate::error::{PgError, describe};
+use crate::keywords::Recycling;
+use crate::pg_config::PgConfig;
+use crate::statement_cache::{SharedCounters, StatementCache, StatementCacheStats};
+use crate::target::{self, Target};
+use crate::{reset, tls};
+
+/// Opens [`PgConnection`]s as a [`PgConfig`] says; an [`AsyncManager`], so
+/// a pool of it is `slotpool::Pool<slotpool::Async<PgManager>>` on a tokio
+/// runtime.
+///
+/// * `connect`: asks the credentials provider, connects with TLS per
+///   `sslmode`, sends `application_name`, `statement_timeout` and
+///   `idle_in_transaction_session_timeout` as startup parameters, all within
+///   `connect_timeout`, and spawns the connection's task on the current
+///   tokio runtime.
+/// * `is_valid` (stale checkouts, keepalives): per `recycling`.
+/// * `has_broken` (every return, no I/O): the client is closed, or a
+///   borrower dropped every prepared statement (`DISCARD ALL`).
+/// * `needs_reset` (every return, no I/O): the connection saw something
+///   left dirty, or `recycling = "clean"`.
+/// * `reset`: see [`Recycling`] and the `reset` module.
+/// * `classify`: [`classify`](crate::classify()).
+///
+/// Credentials rotate with [`set_credentials`](Self::set_credentials) or
+/// [`set_credentials_provider`](Self::set_credentials_provider) followed
+/// by `pool.evict_idle()`.
+pub struct PgManager {
+    settings: PgConfig,
+    target: Target,
+    tls: MakeRustlsConnect,
+    provider: RwLock<Arc<dyn CredentialsProvider>>,
+    counters: Arc<SharedCounters>,
+}
+
+impl PgManager {
+    /// A manager for `config`, validated. Trusted roots for the verifying
+    /// TLS modes are loaded now, so a missing `sslrootcert` fails here.
+    /// Nothing is connected.
+    pub fn new(config: PgConfig) -> Result<Self, PgError> {
+        let target = target::from_settings(&config)?;
+        Self::build(config, target)
+    }
+
+    /// A manager for a libpq connection string (either form, all five
+    /// `sslmode`s), with the other settings at their defaults.
+    pub fn from_connection_string(text: &str) -> Result<Self, PgError> {
+        Self::new(PgConfig::from_connection_string(text)?)
+    }
+
+    /// A manager for the server, user, password and other parameters of a
+    /// `tokio_postgres::Config`, with `settings` for the rest (`sslmode`,
+    /// which replaces the config's since tokio-postgres cannot express
+    /// `verify-ca`/`verify-full`; `application_name`, `connect_timeout`
+    /// and the server-side timeouts when set; cache and recycling).
+    /// `settings` must not name a server or credentials itself. If a
+    /// credentials provider set later returns no password, this config's
+    /// password is used.
+    pub fn from_tokio_postgres(
+        config: tokio_postgres::Config,
+        settings: PgConfig,
+    ) -> Result<Self, PgError> {
+        let target = target::from_tokio_postgres(config, &settings)?;
+        Self::build(settings, target)
+    }
+
+    fn build(settings: PgConfig, target: Target) -> Result<Self, PgError> {
+        let tls = tls::connector(settings.sslmode, &settings.sslrootcert).map_err(|reason| {
+            PgError::Tls {
+                sslmode: settings.sslmode,
+                reason,
+            }
+        })?;
+        let provider: Arc<dyn CredentialsProvider> =
+            Arc::new(StaticCredentials::new(target.credentials.clone()));
+        Ok(Self {
+            settings,
+            target,
+            tls,
+            provider: RwLock::new(provider),
+            counters: Arc::default(),
+        })
+    }
+
+    /// The settings it was built with.
+    #[must_use]
+    pub fn config(&self) -> &PgConfig {
+        &self.settings
+    }
+
+    /// The server as `host:port/dbname` (no credentials).
+    #[must_use]
+    pub fn target(&self) -> &str {
+        &self.target.name
+    }
+
+    /// Uses `credentials` for every connection opened from now on.
+    pub fn set_credentials(&self, credentials: Credentials) {
+        self.set_credentials_provider(StaticCredentials::new(credentials));
+    }
+
+    /// Asks `provider` for the credentials of every connection opened from
+    /// now on.
+    pub fn set_credentials_provider(&self, provider: impl CredentialsProvider) {
+        *self
+            .provider
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(provider);
+    }
+
+    /// Statement-cache counts summed over every connection this manager
+    /// opened (`len` is 0: see each connection's own).
+    #[must_use]
+    pub fn statement_cache_stats(&self) -> StatementCacheStats {
+        self.counters
+            .stats(self.settings.statement_cache_capacity as usize)
+    }
+
+    fn provider(&self) -> Arc<dyn CredentialsProvider> {
+        self.provider
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn open(&self) -> Result<PgConnection, PgError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| PgError::NoTokioRuntime)?;
+        let started = Instant::now();
+        let attempt = async {
+            let credentials =
+                self.provider()
+                    .credentials()
+                    .await
+                    .map_err(|source| PgError::Credentials {
+                        target: self.target.name.clone(),
+                        source,
+                    })?;
+            let mut config = self.target.base.clone();
+            config.user(&credentials.user);
+            if let Some(password) = &credentials.password {
+                config.password(password.expose());
+            }
+            tracing::debug!(
+                server = %self.target.name,
+                user = %credentials.user,
+                sslmode = %self.settings.sslmode,
+                "connecting to PostgreSQL"
+            );
+            let (client, connection) =
+                config
+                    .connect(self.tls.clone())
+                    .await
+                    .map_err(|source| PgError::Connect {
+                        target: self.target.name.clone(),
+                        user: credentials.user.clone(),
+                        source,
+                    })?;
+            Ok::<_, PgError>((client, connection, credentials.user))
+        };
+        let (client, connection, user) = match self.settings.connect_timeout {
+            Some(timeout) => tokio::time::timeout(timeout, attempt).await.map_err(|_| {
+                PgError::ConnectTimeout {
+                    target: self.target.name.clone(),
+                    timeout,
+                }
+            })??,
+            None => attempt.await?,
+        };
+        let server = self.target.name.clone();
+        let task = runtime.spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::warn!(
+                    server = %server,
+                    error = %describe(&error),
+                    "a PostgreSQL connection ended with an error"
+                );
+            }
+        });
+        tracing::debug!(
+            server = %self.target.name,
+            user = %user,
+            elapsed = ?started.elapsed(),
+            "opened a PostgreSQL connection"
+        );
+        let cache = StatementCache::new(
+            self.settings.statement_cache_capacity as usize,
+            self.counters.clone(),
+        );
+        Ok(PgConnection::new(client, task, cache))
+    }
+}
+
+impl AsyncManager for PgManager {
+    type Connection = PgConnection;
+    type Error = PgError;
+
+    async fn connect(&self) -> Result<PgConnection, PgError> {
+        self.open().await
+    }
+
+    async fn is_valid(&self, conn: &mut PgConnection) -> Result<(), PgError> {
+        reset::validate(conn, self.settings.recycling).await
+    }
+
+    fn has_broken(&self, conn: &mut PgConnection) -> bool {
+        conn.client().is_closed() || conn.tracker().statements_discarded()
+    }
+
+    fn needs_reset(&self, conn: &mut PgConnection) -> bool {
+        self.settings.recycling == Recycling::Clean || conn.tracker().needs_reset()
+    }
+
+    async fn reset(&self, conn: &mut PgConnection) -> Result<(), PgError> {
+        let dirt = conn.dirt();
+        let result = reset::reset(
+            conn,
+            self.settings.recycling,
+            self.tls.clone(),
+            self.settings.connect_timeout,
+        )
+        .await;
+        tracing::debug!(
+            server = %self.target.name,
+            ?dirt,
+            ok = result.is_ok(),
+            "reset a returned PostgreSQL connection"
+        );
+        result
+    }
+
+    fn classify(&self, error: &PgError) -> ErrorClass {
+        classify(error)
+    }
+}
+
+impl fmt::Debug for PgManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgManager")
+            .field("target", &self.target.name)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,318 @@
+//! Tracked calls: the query methods [`PgConnection`](crate::PgConnection)
+//! and [`PgTransaction`](crate::PgTransaction) put in front of
+//! tokio-postgres's, so that what a borrower leaves behind is known when the
+//! connection comes back.
+//!
+//! Owns: [`SqlStatement`] (what a statement argument may be), [`run`] (scan
+//! the SQL, record what it may leave, hold the in-flight guard, record the
+//! outcome) and the macro that writes the methods once for both types. It
+//! may not reset anything.
+//!
+//! The methods keep tokio-postgres's names and signatures, so
+//! `conn.query(..)` on a pooled connection calls the tracked one (inherent
+//! methods win over `Deref`). Methods reached only through `Deref` to the
+//! client (`query_raw`, `copy_in`, `bind`, ...) are not tracked: after
+//! using them to change session state, call
+//! [`mark_session_changed`](crate::PgConnection::mark_session_changed), or
+//! run the pool with `recycling = "clean"`.
+
+use std::future::Future;
+
+use tokio_postgres::{Error, Statement, ToStatement};
+
+use crate::sql_scan::{self, Effects};
+use crate::statement_cache::StatementCache;
+use crate::tracker::Tracker;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for str {}
+    impl Sealed for String {}
+    impl Sealed for tokio_postgres::Statement {}
+}
+
+/// A statement argument of the tracked methods: SQL text (`&str`,
+/// `&String`) or a prepared [`Statement`], as tokio-postgres takes. Sealed.
+pub trait SqlStatement: ToStatement + sealed::Sealed {
+    /// The SQL text, if this is text (a prepared statement's text was
+    /// scanned when it was prepared).
+    fn sql_text(&self) -> Option<&str>;
+}
+
+impl SqlStatement for str {
+    fn sql_text(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl SqlStatement for String {
+    fn sql_text(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl SqlStatement for Statement {
+    fn sql_text(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// What a tracked call does with its SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Runs it: a success settles the transaction state it leaves.
+    Execute,
+    /// Prepares it: it may run later through a `Statement`, unseen, so what
+    /// it could do is recorded now and never cleared by the outcome.
+    Prepare,
+}
+
+/// Runs one tracked call.
+pub(crate) async fn run<R>(
+    tracker: &Tracker,
+    cache: &StatementCache,
+    sql: Option<&str>,
+    kind: Kind,
+    call: impl Future<Output = Result<R, Error>>,
+) -> Result<R, Error> {
+    let effects: Effects = sql.map(sql_scan::scan).unwrap_or_default();
+    tracker.before(&effects);
+    let in_flight = tracker.enter();
+    let result = call.await;
+    in_flight.finish();
+    if result.is_ok() && kind == Kind::Execute {
+        tracker.succeeded(&effects);
+    }
+    if effects.discards_statements {
+        // The server forgot them; the cache must not hand them out.
+        cache.clear();
+    }
+    result
+}
+
+/// The tracked methods, for a type with `raw()` (the tokio-postgres client
+/// or transaction), `tracker()` and `cache()`.
+macro_rules! tracked_methods {
+    () => {
+        /// `prepare`, tracked (the text is scanned now, since the statement
+        /// may run later unseen).
+        pub async fn prepare(&self, query: &str) -> Result<Statement, Error> {
+            self.prepare_typed(query, &[]).await
+        }
+
+        /// `prepare_typed`, tracked.
+        pub async fn prepare_typed(
+            &self,
+            query: &str,
+            parameter_types: &[Type],
+        ) -> Result<Statement, Error> {
+            $crate::tracked::run(
+                self.tracker(),
+                self.cache(),
+                Some(query),
+                $crate::tracked::Kind::Prepare,
+                self.raw().prepare_typed(query, parameter_types),
+            )
+            .await
+        }
+
+        /// A prepared statement for `query` from the connection's cache, or
+        /// prepared (tracked) and cached: the cache survives the
+        /// connection's return to the pool, bounded by
+        /// `statement_cache_capacity` with least-recently-used eviction.
+        pub async fn prepare_cached(&self, query: &str) -> Result<Statement, Error> {
+            self.prepare_typed_cached(query, &[]).await
+        }
+
+        /// [`prepare_cached`](Self::prepare_cached) with parameter types
+        /// (part of the cache key).
+        pub async fn prepare_typed_cached(
+            &self,
+            query: &str,
+            parameter_types: &[Type],
+        ) -> Result<Statement, Error> {
+            if let Some(statement) = self.cache().get(query, parameter_types) {
+                return Ok(statement);
+            }
+            let statement = self.prepare_typed(query, parameter_types).await?;
+            self.cache()
+                .insert(query, parameter_types, statement.clone());
+            Ok(statement)
+        }
+
+        /// `query`, tracked.
+        pub async fn query<T>(
+            &self,
+            statement: &T,
+            params: &[&(dyn ToSql + Sync)],
+        ) -> Result<Vec<Row>, Error>
+        where
+            T: ?Sized + $crate::tracked::SqlStatement,
+        {
+            $crate::tracked::run(
+                self.tracker(),
+                self.cache(),
+                statement.sql_text(),
+                $crate::tracked::Kind::Execute,
+                self.raw().query(statement, params),
+            )
+            .await
+        }
+
+        /// `query_one`, tracked.
+        pub async fn query_one<T>(
+            &self,
+            statement: &T,
+            params: &[&(dyn ToSql + Sync)],
+        ) -> Result<Row, Error>
+        where
+            T: ?Sized + $crate::tracked::SqlStatement,
+        {
+            $crate::tracked::run(
+                self.tracker(),
+                self.cache(),
+                statement.sql_text(),
+                $crate::tracked::Kind::Execute,
+                self.raw().query_one(statement, params),
+            )
+            .await
+        }
+
+        /// `query_opt`, tracked.
+        pub async fn query_opt<T>(
+            &self,
+            statement: &T,
+            params: &[&(dyn ToSql + Sync)],
+        ) -> Result<Option<Row>, Error>
+        where
+            T: ?Sized + $crate::tracked::SqlStatement,
+        {
+            $crate::tracked::run(
+                self.tracker(),
+                self.cache(),
+                statement.sql_text(),
+                $crate::tracked::Kind::Execute,
+                self.raw().query_opt(statement, params),
+            )
+            .await
+        }
+
+        /// `query_typed` (one round trip, no named statement: PgBouncer
+        /// friendly), tracked.
+        pub async fn query_typed(
+            &self,
+            query: &str,
+            params: &[(&(dyn ToSql + Sync), Type)],
+        ) -> Result<Vec<Row>, Error> {
+            $crate::tracked::run(
+                self.tracker(),
+                self.cache(),
+                Some(query),
+                $crate::tracked::Kind::Execute,
+                self.raw().query_typed(query, params),
+            )
+            .await
+        }
+
+        /// `query_typed_one`, tracked.
+        pub async fn query_typed_one(
+            &self,
+            query: &str,
+            params: &[(&(dyn ToSql + Sync), Type)],
+        ) -> Result<Row, Error> {
+            $crate::tracked::run(
+                self.tracker(),
+                self.cache(),
+                Some(query),
+                $crate::tracked::Kind::Execute,
+                self.raw().query_typed_one(query, params),
+            )
+            .await
+        }
+
+        /// `query_typed_opt`, tracked.
+        pub async fn query_typed_opt(
+            &self,
+            query: &str,
+            params: &[(&(dyn ToSql + Sync), Type)],
+        ) -> Result<Option<Row>, Error> {
+            $crate::tracked::run(
+                self.tracker(),
+                self.cache(),
+                Some(query),
+                $crate::tracked::Kind::Execute,
+                self.raw().query_typed_opt(query, params),
+            )
+            .await
+        }
+
+        /// `execute`, tracked.
+        pub async fn execute<T>(
+            &self,
+            statement: &T,
+            params: &[&(dyn ToSql + Sync)],
+        ) -> Result<u64, Error>
+        where
+            T: ?Sized + $crate::tracked::SqlStatement,
+        {
+            $crate::tracked::run(
+                self.tracker(),
+                self.cache(),
+                statement.sql_text(),
+                $crate::tracked::Kind::Execute,
+                self.raw().execute(statement, params),
+            )
+            .await
+        }
+
+        /// `execute_typed`, tracked.
+        pub async fn execute_typed(
+            &self,
+            query: &str,
+            params: &[(&(dyn ToSql + Sync), Type)],
+        ) -> Result<u64, Error> {
+            $crate::tracked::run(
+                self.tracker(),
+                self.cache(),
+                Some(query),
+                $crate::tracked::Kind::Execute,
+                self.raw().execute_typed(query, params),
+            )
+            .await
+        }
+
+        /// `simple_query`, tracked.
+        pub async fn simple_query(&self, query: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
+            $crate::tracked::run(
+                self.tracker(),
+                self.cache(),
+                Some(query),
+                $crate::tracked::Kind::Execute,
+                self.raw().simple_query(query),
+            )
+            .await
+        }
+
+        /// `batch_execute`, tracked.
+        pub async fn batch_execute(&self, query: &str) -> Result<(), Error> {
+            $crate::tracked::run(
+                self.tracker(),
+                self.cache(),
+                Some(query),
+                $crate::tracked::Kind::Execute,
+                self.raw().batch_execute(query),
+            )
+            .await
+        }
+
+        /// Marks the session as changed in a way the tracking cannot see
+        /// (a function that calls `set_config`, a statement sent through
+        /// the client's untracked methods), so the connection is reset
+        /// with the clean-up batch when it comes back.
+        pub fn mark_session_changed(&self) {
+            self.tracker().session_changed();
+        }
+    };
+}
+
+pub(crate) use tracked_methods;
