@@ -325,6 +325,27 @@ fn try_get_validates_a_stale_connection_instead_of_refusing_it() {
 }
 
 #[test]
+fn a_connection_idle_past_the_window_is_validated_on_checkout() {
+    // Found by slotpool-postgres's tests: the dispatcher ticks the coarse
+    // clock only while connections exist, and it slept through the first
+    // connect (nothing woke it), so the clock stood still and no checkout
+    // ever looked stale. The window is real time here; the margins are wide
+    // (ticks are every 10 ms for a 40 ms window).
+    let window = Duration::from_millis(40);
+    let (pool, faults) = pool_with(|b| b.max_size(1).validation_idle_window(window));
+    let conn = pool.get_timeout(LIMIT).expect("opened");
+    drop(conn);
+    let before = faults.validations.load(Ordering::SeqCst);
+    std::thread::sleep(window * 5);
+    drop(pool.get_timeout(LIMIT).expect("checked out"));
+    assert_eq!(
+        faults.validations.load(Ordering::SeqCst) - before,
+        1,
+        "a connection idle for 5 windows was not validated on checkout"
+    );
+}
+
+#[test]
 fn a_stale_checkout_is_validated_exactly_once() {
     // At 70c7a19, with a zero window, `is_valid` ran 2 to 5 times for one
     // checkout in about a third of runs: the checked connection went idle

@@ -168,8 +168,6 @@ async fn a_killed_connection_is_replaced() {
 /// The same with the default kind of window: a connection idle longer than
 /// `validation_idle_window` is checked on checkout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "core bug: the coarse clock stops ticking when the dispatcher went to sleep with no \
-            connection open, so no checkout is ever stale; enable once fixed"]
 async fn a_killed_connection_idle_past_the_window_is_replaced() {
     let Some(monitor) =
         monitor_or_skip("a_killed_connection_idle_past_the_window_is_replaced").await

@@ -91,6 +91,11 @@ impl<M: Backend> Shared<M> {
                 tracing::debug!(pool = %self.name, slot = lease.index(), "connection opened");
                 self.publish(lease);
                 self.notify_progress();
+                // The dispatcher ticks the coarse clock only while
+                // connections exist: one that slept through an empty pool
+                // must re-plan its wait, or the clock stands still and no
+                // checkout ever looks stale.
+                self.background.poke();
                 CreateOutcome::Created
             }
             Ok(Err(error)) => {
