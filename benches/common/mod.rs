@@ -185,6 +185,30 @@ pub fn deadpool_pool<M: deadpool::managed::Manager>(
     pool
 }
 
+/// bb8 with checkout tests off (as r2d2's), `size` connections kept and
+/// opened before it returns, and waits bounded by `timeout`. Must run inside
+/// a tokio runtime: bb8 spawns its reaper and times its waits there.
+pub async fn bb8_pool<M: bb8::ManageConnection>(
+    manager: M,
+    size: u32,
+    timeout: Duration,
+) -> bb8::Pool<M> {
+    let pool = bb8::Pool::builder()
+        .max_size(size)
+        .min_idle(size)
+        .test_on_check_out(false)
+        .connection_timeout(timeout)
+        .build(manager)
+        .await
+        .unwrap_or_else(|_| panic!("bb8 build"));
+    let mut all = Vec::new();
+    for _ in 0..size {
+        all.push(pool.get().await.unwrap_or_else(|_| panic!("bb8 get")));
+    }
+    drop(all);
+    pool
+}
+
 // ---------------------------------------------------------------------------
 // block_on: drive a future on the calling thread, parking while it is
 // pending. deadpool's `get()` is ready on its first poll whenever an object
