@@ -143,6 +143,10 @@ fn model_pool_with(
     let clock = ManualClock::new();
     let builder = Pool::builder()
         .max_size(max_size)
+        // Strict hand-off unless a model asks for barging: the manual clock
+        // stands still, so every wait would stay young (see the "rousal"
+        // models, which set `hand_off_after` themselves).
+        .hand_off_after(Duration::ZERO)
         .validation_idle_window(Duration::from_secs(3600))
         // Maintenance off: these models are about get/return/close races.
         .idle_timeout(None)
@@ -516,6 +520,228 @@ fn a_check_finishing_races_its_deadline() {
         pool.run_background_step();
         checker.join().unwrap();
         getter.join().unwrap();
+        assert_at_rest(&pool, &counts);
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Rousal: a return while the oldest wait is young puts the connection back
+// idle and rouses one waiter, so a running caller may take it first (issue
+// 16). `hand_off_after` is 1 s and the clock stands still: every return
+// barges unless a model moves the clock.
+// ---------------------------------------------------------------------------
+
+/// A model pool that lets returns barge (`hand_off_after` 1 s).
+fn barging_pool(
+    max_size: u32,
+    idle: usize,
+) -> (
+    Pool<ModelManager>,
+    std::sync::Arc<ManualClock>,
+    StdArc<Counts>,
+) {
+    model_pool_with(max_size, idle, |builder| {
+        builder.hand_off_after(Duration::from_secs(1))
+    })
+}
+
+/// A barging return and a running caller race a roused waiter.
+///
+/// Catches a lost rousal: the return stores `Idle` and then reads the
+/// roused bit; the roused waiter clears the bit and then rescans. Clearing
+/// the bit after the rescan (or the return reading it before its check-in)
+/// lets the return skip the wake-up while the waiter's rescan misses the
+/// connection: the waiter parks forever and loom reports a deadlock. The
+/// barger may take the connection first; the waiter must still be served.
+#[test]
+fn barging_return_races_a_roused_waiter() {
+    model(|| {
+        let (pool, _clock, counts) = barging_pool(1, 1);
+        let pool = std::sync::Arc::new(pool);
+        let held = pool.try_get().unwrap();
+        let waiter = spawn_with(&pool, move |pool| {
+            let conn = pool.get().expect("no deadline passes: served");
+            use_conn(&conn);
+        });
+        drop(held);
+        // A running caller asks again at once (the barger).
+        if let Ok(conn) = pool.try_get() {
+            use_conn(&conn);
+        }
+        waiter.join().unwrap();
+        assert_at_rest(&pool, &counts);
+        assert_eq!(pool.state().idle_connections, 1);
+    });
+}
+
+/// Two returns race while one waiter is roused and another sleeps.
+///
+/// Catches the lost second wake-up: the second return finds the first
+/// waiter roused and wakes nobody, relying on its rescan; that rescan takes
+/// one connection, and without passing the rousal on (another is idle) the
+/// second waiter sleeps beside an idle connection for as long as the first
+/// holds its own (here: until both are served, so the model never ends).
+#[test]
+fn two_returns_race_one_roused_waiter() {
+    model(|| {
+        let (pool, _clock, counts) = barging_pool(2, 2);
+        let pool = std::sync::Arc::new(pool);
+        let first = pool.try_get().unwrap();
+        let second = pool.try_get().unwrap();
+        // Each waiter keeps its connection until both are served: the one
+        // served first must not be what wakes the other (by returning).
+        let served = StdArc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let served = served.clone();
+                spawn_with(&pool, move |pool| {
+                    let conn = pool.get().expect("no deadline passes: served");
+                    conn.claim();
+                    served.fetch_add(1, Ordering::SeqCst);
+                    while served.load(Ordering::SeqCst) < 2 {
+                        thread::yield_now();
+                    }
+                    conn.unclaim();
+                })
+            })
+            .collect();
+        // Two returns in a row, racing the waiters' queueing and rescans.
+        drop(first);
+        drop(second);
+        for waiter in waiters {
+            waiter.join().unwrap();
+        }
+        assert_at_rest(&pool, &counts);
+        assert_eq!(pool.state().idle_connections, 2);
+    });
+}
+
+/// A roused waiter's timeout races a barging return.
+///
+/// Catches a waiter that, at its deadline, gives up while roused for a
+/// connection put back idle and leaves it unserved or drops it: the
+/// connection must be taken by the waiter or stay idle for the next caller
+/// (`assert_at_rest`, and a get afterwards served at once). (A roused async
+/// waiter cancelled before it looks is `async_cancellation_races_a_rousal`.)
+#[test]
+fn roused_waiter_timeout_races_a_barging_return() {
+    model(|| {
+        let (pool, clock, counts) = barging_pool(1, 1);
+        let pool = std::sync::Arc::new(pool);
+        let held = pool.try_get().unwrap();
+        let hasty = spawn_with(&pool, move |pool| {
+            match pool.get_timeout(Duration::from_millis(10)) {
+                Ok(conn) => use_conn(&conn),
+                Err(error) => assert!(error.is_timeout(), "{error}"),
+            }
+        });
+        let timer = {
+            let clock = clock.clone();
+            thread::spawn(move || clock.advance(Duration::from_millis(20)))
+        };
+        drop(held);
+        hasty.join().unwrap();
+        timer.join().unwrap();
+        assert_at_rest(&pool, &counts);
+        assert_eq!(pool.state().idle_connections, 1);
+        use_conn(
+            &pool
+                .try_get()
+                .expect("the connection is idle for the next caller"),
+        );
+    });
+}
+
+/// An async waiter is cancelled (its future dropped) while a barging return
+/// rouses it.
+///
+/// Catches a cancelled future that takes its rousal to the grave: the
+/// sleeping waiter behind it is never woken for the idle connection
+/// (deadlock). `Waiters::cancel` must pass the rousal on.
+#[test]
+fn async_cancellation_races_a_rousal() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+    model(|| {
+        let (pool, _clock, counts) = barging_pool(1, 1);
+        let pool = std::sync::Arc::new(pool);
+        let held = pool.get_owned().unwrap();
+        let mut acquire = Box::pin(pool.get_async());
+        let mut context = Context::from_waker(Waker::noop());
+        assert!(acquire.as_mut().poll(&mut context).is_pending());
+        let sleeper = spawn_with(&pool, move |pool| {
+            let conn = pool.get().expect("no deadline passes: served");
+            use_conn(&conn);
+        });
+        let returner = thread::spawn(move || drop(held));
+        drop(acquire); // cancelled, racing the rousal
+        returner.join().unwrap();
+        sleeper.join().unwrap();
+        assert_at_rest(&pool, &counts);
+    });
+}
+
+/// `close()` races a barging return and a roused waiter.
+///
+/// Catches a connection put back idle by the return after close emptied the
+/// idle slots (left open in a closed pool: `live` stays 1), and a roused
+/// waiter that takes a connection from a closed pool or sleeps through the
+/// close.
+#[test]
+fn close_races_a_barging_return() {
+    model(|| {
+        let (pool, _clock, counts) = barging_pool(1, 1);
+        let pool = std::sync::Arc::new(pool);
+        let held = pool.try_get().unwrap();
+        let waiter = spawn_with(&pool, move |pool| match pool.get() {
+            Ok(conn) => use_conn(&conn),
+            Err(error) => assert!(error.is_closed(), "{error}"),
+        });
+        let closer = spawn_with(&pool, move |pool| {
+            let _ = pool.close_timeout(Duration::ZERO);
+        });
+        drop(held);
+        closer.join().unwrap();
+        waiter.join().unwrap();
+        assert_eq!(
+            counts.live.load(Ordering::SeqCst),
+            0,
+            "closed pool kept a connection"
+        );
+        assert_at_rest(&pool, &counts);
+    });
+}
+
+/// A return decides between rousal and hand-off while the oldest wait
+/// crosses `hand_off_after`.
+///
+/// Catches a return whose two looks at the wait's age disagree (young when
+/// it chose to check in, old when it decided whom to serve) and serves
+/// nobody: the waiter sleeps beside an idle connection (deadlock), or the
+/// connection is handed and also left idle (the claim assertion).
+#[test]
+fn a_return_races_the_hand_off_bound() {
+    model(|| {
+        let (pool, clock, counts) = barging_pool(1, 1);
+        let pool = std::sync::Arc::new(pool);
+        let held = pool.try_get().unwrap();
+        let waiter = spawn_with(&pool, move |pool| {
+            let conn = pool.get().expect("no deadline passes: served");
+            use_conn(&conn);
+        });
+        while pool.state().waiting == 0 {
+            thread::yield_now();
+        }
+        let timer = {
+            let clock = clock.clone();
+            thread::spawn(move || clock.advance(Duration::from_secs(2)))
+        };
+        drop(held);
+        if let Ok(conn) = pool.try_get() {
+            use_conn(&conn);
+        }
+        waiter.join().unwrap();
+        timer.join().unwrap();
         assert_at_rest(&pool, &counts);
     });
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use slotpool::{Error, Pool};
-use support::{TestManager, eventually};
+use support::{TestManager, eventually, process_cpu_time};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -42,17 +42,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// CPU time (user + system) this process has used.
-fn process_cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after the command name (which is in parentheses).
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // Linux reports in clock ticks of 1/100 s (USER_HZ) on every mainstream config.
-    Duration::from_millis(ticks * 10)
 }
 
 #[test]

@@ -474,6 +474,18 @@ fn optional_durations_accept_off_words() {
 }
 
 #[test]
+fn hand_off_after_is_at_most_one_second() {
+    let message = assert_invalid(
+        |c| c.hand_off_after = Duration::from_millis(1001),
+        "hand_off_after",
+        "\"1s 1ms\"",
+    );
+    assert!(message.contains("at most \"1s\""), "{message}");
+    assert_valid(|c| c.hand_off_after = Duration::ZERO);
+    assert_valid(|c| c.hand_off_after = Duration::from_secs(1));
+}
+
+#[test]
 fn keywords_are_case_insensitive_on_input() {
     let config = PoolConfig::from_toml_str("[profiles.p]\nstartup = \"WAIT_FOR_MIN_IDLE\"", "p")
         .expect("load");
@@ -485,8 +497,8 @@ fn setting_listing_helpers() {
     let names: Vec<String> = PoolConfig::setting_names().collect();
     assert_eq!(
         names.len(),
-        20,
-        "the pool's settings, with max_concurrent_connects and _validations"
+        21,
+        "the pool's settings, with max_concurrent_connects and _validations, and hand_off_after"
     );
     assert_eq!(names[0], "pool_name");
     assert!(names.iter().all(|n| !n.contains('.')), "{names:?}");
@@ -1037,6 +1049,7 @@ prop_compose! {
             keepalive_interval,
             leak_detection_threshold,
             max_waiters,
+            hand_off_after: pick(s[20], 0, 1_000_000_000),
             connect_backoff_initial,
             connect_backoff_max: pick(s[15], nanos(connect_backoff_initial), 2 * MAX_NANOS),
             fail_fast_after,

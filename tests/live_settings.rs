@@ -38,6 +38,7 @@
 //! | `leak_detection_threshold` | `leak_detection_threshold_reports_checkouts_held_past_the_new_threshold` | off → 10 s → off: held an hour unreported; then reported (even a checkout made before the change), a new one at exactly 10 s; off reports nothing |
 //! | maintenance settings on a running pool | `a_shorter_maintenance_interval_acts_without_waiting_out_the_old_one` | acts at once: the dispatcher plans the next pass from the last one and the period read each turn |
 //! | `max_waiters` | `max_waiters_caps_the_queue_at_the_new_limit` | 2 → 3 → 0: the third caller refused at once, then queued, the fourth refused, then queued (unlimited) |
+//! | `hand_off_after` | `hand_off_after_decides_who_may_take_a_return` | 1 s → 0: a return while a young wait is queued goes idle and a running caller takes it; then it is handed to the waiter and the caller finds nothing (see also `tests/hand_off.rs`) |
 //! | `connect_backoff_initial` | `connect_backoff_initial_sets_the_next_pause` | 20 ms → 1 s: pauses between failed connects under 400 ms, then one of at least 500 ms (the jitter floor of 1 s) |
 //! | `connect_backoff_max` | `connect_backoff_max_caps_the_pauses` | 50 ms → 4 s → 50 ms: pauses capped under 400 ms, then growing past 400 ms, then capped again |
 //! | `fail_fast_after` | `fail_fast_after_decides_when_gets_fail_at_once` | 5 → 3 → 0 → 4: after 3 failed connects a get times out, then fails at once (`Error::Connect`), then times out, then fails at once after the 4th |
@@ -856,6 +857,46 @@ fn a_shorter_maintenance_interval_acts_without_waiting_out_the_old_one() {
 // ---------------------------------------------------------------------------
 // Waiting and failing.
 // ---------------------------------------------------------------------------
+
+#[test]
+fn hand_off_after_decides_who_may_take_a_return() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let (pool, _clock, _faults) =
+        manual_pool(|b| b.max_size(1).hand_off_after(Duration::from_secs(1)));
+    // A waiter that queued just now, and a return: who gets the connection?
+    let contest = |pool: &Pool<TestManager>| {
+        let held = open(pool, 1);
+        let mut waiter = Box::pin(pool.get_async());
+        let mut context = Context::from_waker(Waker::noop());
+        assert!(waiter.as_mut().poll(&mut context).is_pending());
+        drop(held);
+        let caller_took_it = match pool.try_get() {
+            Ok(conn) => {
+                drop(conn);
+                true
+            }
+            Err(_) => false,
+        };
+        match waiter.as_mut().poll(&mut context) {
+            Poll::Ready(Ok(conn)) => drop(conn),
+            other => panic!(
+                "the waiter was not served: {:?}",
+                other.map(|r| r.map(|_| ()))
+            ),
+        }
+        caller_took_it
+    };
+    // Old (1 s): the wait is young; the return goes idle for whoever asks.
+    assert!(
+        contest(&pool),
+        "a running caller may take a return while waits are young"
+    );
+    pool.reconfigure(with(pool.config(), |c| c.hand_off_after = Duration::ZERO))
+        .unwrap();
+    // New (0): every return is handed to the oldest waiter.
+    assert!(!contest(&pool), "a caller took a return owed to a waiter");
+}
 
 #[test]
 fn max_waiters_caps_the_queue_at_the_new_limit() {

@@ -216,3 +216,47 @@ fn reload_from_file_applies_a_valid_profile_and_keeps_the_old_on_error() {
         "a bad file leaves the running config"
     );
 }
+
+/// A connect in flight when `max_size` is lowered must not land above the
+/// new limit: its connection is retired on arrival (found by the `pool_ops`
+/// fuzz harness's hanging connect: it was published idle, and a second
+/// caller could hold it, two in use with `max_size` 1).
+#[test]
+fn a_connect_in_flight_during_a_shrink_is_retired_on_arrival() {
+    let (manager, faults) = TestManager::new();
+    let pool = Pool::builder()
+        .max_size(2)
+        .min_idle(0)
+        .clock(slotpool::ManualClock::new())
+        .manual_background()
+        .build(manager)
+        .unwrap();
+    assert!(pool.try_get().is_err(), "asks for a first connection");
+    pool.run_background_step();
+    let held = pool.try_get().unwrap();
+    assert!(pool.try_get().is_err(), "asks for a second");
+    let gate = support::Gate::closed();
+    *faults.connect_gate.lock().unwrap() = Some(gate.clone());
+    thread::scope(|scope| {
+        let stepper = scope.spawn(|| pool.run_background_step());
+        eventually("the second connect started", LIMIT, || {
+            faults.attempts.load(Ordering::SeqCst) == 2
+        });
+        let mut config: PoolConfig = (*pool.config()).clone();
+        config.max_size = 1;
+        pool.reconfigure(config).unwrap();
+        gate.open();
+        stepper.join().unwrap();
+    });
+    let state = pool.state();
+    assert_eq!(
+        state.connections, 1,
+        "the connect landed above max_size: {state}"
+    );
+    assert!(
+        pool.try_get().is_err(),
+        "a second connection is in use: {state}"
+    );
+    assert_eq!(faults.opened(), 2);
+    drop(held);
+}

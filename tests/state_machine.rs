@@ -50,7 +50,7 @@ fn op() -> impl Strategy<Value = Op> {
         5 => Just(Op::StepBackground),
         1 => Just(Op::Close),
         3 => prop::sample::select(pool_ops::PANICKY.to_vec()).prop_map(Op::PanicNext),
-        1 => (0..=pool_ops::HANG_MAX).prop_map(Op::HangConnect),
+        3 => (0..=pool_ops::HANG_MAX).prop_map(Op::HangConnect),
     ]
 }
 
@@ -359,6 +359,74 @@ fn scenarios() -> Vec<(&'static str, Setup, Vec<Op>)> {
                 Return(0),
                 TryGet,
                 StepBackground,
+            ],
+        ),
+        (
+            // Shrinks below in_use + connecting while a connect hangs: the
+            // in-use excess retires on return and the connect's connection
+            // on arrival (both `Shrink`), never idle above max_size; then a
+            // shrink that retires an idle connection for the hanging
+            // connect's room, a grow and a raised min_idle while it hangs
+            // (it arrives idle and the step goes on to min_idle); then a
+            // shrink and a close while it hangs (it arrives with 2 > 1:
+            // `Shrink`, as a return would be; the last return, at the end,
+            // finds 1 <= 1 and a closed pool: `PoolClosed`).
+            "shrink_while_connecting",
+            Setup {
+                max_size: 3,
+                min_idle: 0,
+                window_ms: 1000,
+                events: true,
+            },
+            vec![
+                TryGet,
+                StepBackground, // opens 1
+                TryGet,
+                TryGet,
+                StepBackground, // opens 2
+                TryGet,         // 2 held
+                TryGet,         // asks for a third
+                HangConnect(3),
+                Reconfigure {
+                    max_size: 1,
+                    min_idle: 0,
+                }, // 2 held + 1 connecting: nothing idle to retire
+                TryGet,    // no idle and no room: asks for nothing
+                Return(0), // retired: 3 > max_size 1
+                // The connect arrives with 2 > 1: retired on arrival.
+                Return(0), // kept: 1 <= 1
+                TryGet,
+                Reconfigure {
+                    max_size: 3,
+                    min_idle: 0,
+                },
+                TryGet, // asks for one
+                HangConnect(5),
+                Reconfigure {
+                    max_size: 2,
+                    min_idle: 0,
+                }, // 1 held + 1 connecting: nothing over
+                Return(0), // kept: 2 <= 2
+                Reconfigure {
+                    max_size: 1,
+                    min_idle: 0,
+                }, // 1 idle + 1 connecting: the idle one retired
+                Reconfigure {
+                    max_size: 4,
+                    min_idle: 3,
+                },
+                TryGet, // no idle, room beyond the connect: asks for one
+                // The connect arrives idle (1 <= 4); the step opens two more
+                // for min_idle 3.
+                TryGet,
+                TryGet, // 2 held, 1 idle, min_idle wants more
+                HangConnect(3),
+                Reconfigure {
+                    max_size: 1,
+                    min_idle: 0,
+                }, // the idle one retired: 2 held + 1 connecting
+                Close,
+                Return(0), // retired as Shrink, not PoolClosed: 3 > 1
             ],
         ),
     ]

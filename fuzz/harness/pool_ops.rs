@@ -31,16 +31,25 @@
 //!   out of a pool call.
 //! * [`Op::HangConnect`] runs `run_background_step()` on a second thread
 //!   whose first connect blocks on a gate the harness holds, and runs the
-//!   following non-blocking ops on this thread while it hangs; the hanging
-//!   connect must be counted as `connecting` and hold its room.
+//!   following non-blocking ops on this thread while it hangs (gets,
+//!   returns, reconfigures, the clock, fault injection, close); the hanging
+//!   connect must be counted as `connecting` and hold its room. A shrink
+//!   while it hangs counts that room: idle excess is retired at once, in-use
+//!   excess on return, and the connection the connect brings is retired on
+//!   arrival (as `Shrink`) if the pool is still over `max_size`, else
+//!   published idle; a grow or a raised `min_idle` makes the step go on
+//!   connecting once the hung connect ends.
 //!
 //! # Invariants checked after every step
 //!
 //! * 1: a connection handed out is one the model holds as idle, never one a
 //!   guard already holds.
-//! * 2: `connections <= max(max_size, in_use)` at every step (a shrink
-//!   retires in-use excess only on return), `<= max_size` once nothing is
-//!   held and while a connect is in flight.
+//! * 2: `connections <= max(max_size, in_use + connecting)` at every step
+//!   (a shrink retires idle excess at once, but in-use excess only on return
+//!   and a connect's only when it arrives, so `in_use` alone may exceed
+//!   `max_size` for a while); the excess is never idle (`connections >
+//!   max_size` implies no idle connection); `connections <= max_size` once
+//!   nothing is held (a connect in flight included: its room is one).
 //! * 6: after `Close`, every get fails with `Error::Closed`, idle connections
 //!   are closed at once, held ones on return, and the manager's live count is
 //!   0 once everything is back; dropping the pool closes everything.
@@ -175,18 +184,19 @@ pub enum Op {
     PanicNext(Callback),
     /// `run_background_step()` on a second thread, its first connect
     /// blocked on a gate; the next `n` ops (at most [`HANG_MAX`]) run on
-    /// this thread while it hangs, up to the first one that may not (only
-    /// gets, returns, the clock and fault injection may); then the gate
-    /// opens and the step finishes. With no connect wanted the step
-    /// finishes at once and the ops follow it.
+    /// this thread while it hangs, up to the first one that may not (see
+    /// [`Op::runs_during_hang`]); then the gate opens and the step
+    /// finishes. With no connect wanted the step finishes at once and the
+    /// ops follow it.
     HangConnect(u8),
 }
 
 impl Op {
     /// Whether the op may run while a connect hangs: it never blocks and
-    /// never waits for the background. `Reconfigure` may not (yet): a shrink
-    /// below `in_use + connecting` lets the connect publish an idle
-    /// connection above the new `max_size` (see docs/VERIFICATION.md).
+    /// never waits for the background (`StepBackground` and `HangConnect`
+    /// would). A `Reconfigure` shrinking below `in_use + connecting` is the
+    /// case the connect's arrival must handle: its connection is retired if
+    /// the pool is still over `max_size` (see [`Model::end_connect`]).
     fn runs_during_hang(self) -> bool {
         matches!(
             self,
@@ -195,6 +205,7 @@ impl Op {
                 | Op::Return(_)
                 | Op::MarkBrokenAndReturn(_)
                 | Op::BreakAndReturn(_)
+                | Op::Reconfigure { .. }
                 | Op::AdvanceClock(_)
                 | Op::FailNextConnect
                 | Op::FailNextValidation
@@ -689,9 +700,17 @@ impl Model {
         self.call(Callback::Close);
     }
 
-    /// The end of a connect whose call was already counted: a panic (armed
-    /// when it got there), an injected failure (classified), or a new
-    /// connection. True if it opened one.
+    /// The end of a connect whose call was already counted (and whose
+    /// `connecting` is already 0): a panic (armed when it got there), an
+    /// injected failure (classified), or a new connection. True if it
+    /// opened one.
+    ///
+    /// A new connection is published by the background (`on_create` first):
+    /// if the pool holds more than `max_size` (its own room counted; only
+    /// after a shrink while it was connecting) its room is taken back and
+    /// it is closed as `Shrink`, before the closed pool is looked at, as a
+    /// return is; else closed as `PoolClosed` if the pool closed meanwhile;
+    /// else idle (nobody waits on this single-threaded harness).
     fn end_connect(&mut self) -> bool {
         if self.fire(0) {
             // Connect is PANICKY[0]: a failed attempt, no classification.
@@ -708,7 +727,9 @@ impl Model {
         self.created += 1;
         self.demand = false;
         self.call(Callback::OnCreate);
-        if self.closed {
+        if self.total() + 1 > self.max_size {
+            self.close(CloseReason::Shrink);
+        } else if self.closed {
             self.close(CloseReason::PoolClosed);
         } else {
             self.idle.insert(self.opened, self.now);
@@ -1139,15 +1160,22 @@ fn apply<'p>(
                 format!("reconfigure to max {max_size}, min_idle {min_idle} refused: {error}")
             })?;
             model.call(Callback::OnReconfigure);
+            // A shrink retires idle excess at once; the room of a hanging
+            // connect counts (its connection is retired on arrival only if
+            // the pool is still over `max_size` then), in-use excess retires
+            // on return. A grow or a `min_idle` change opens nothing here:
+            // the background's next look (a step, or the hanging one's
+            // loop once its connect ends) sees the new bounds.
             let excess = model.total().saturating_sub(usize::from(max_size));
             let expected = excess.min(model.idle.len());
             let live = record.lock().live.clone();
             let closed = model.take_closed_idle(&live);
             ensure!(
                 closed.len() == expected,
-                "shrink to {max_size} with {} held and {} idle closed {} idle connections, expected {expected}",
+                "shrink to {max_size} with {} held, {} idle and {} connecting closed {} idle connections, expected {expected}",
                 model.held.len(),
                 model.idle.len() + closed.len(),
+                model.connecting,
                 closed.len()
             );
             for _ in &closed {
@@ -1301,9 +1329,33 @@ fn hang<'p>(
         step_ended(last, stepper.join())?;
         // The hung connect ends as armed now (a panic or failure armed while
         // it hung applies to it), then the step goes on while connections
-        // are wanted.
+        // are wanted (a grow or a raised `min_idle` meanwhile counts).
+        let total = model.total();
         model.connecting = 0;
+        let arriving = model.opened + 1;
         if model.end_connect() {
+            let kept = model.idle.contains_key(&arriving);
+            let alive = harness.record.lock().live.contains(&arriving);
+            if alive != kept {
+                let why = if total > model.max_size {
+                    "the pool was over max_size: its room is taken back (invariant 2)"
+                } else if model.closed {
+                    "the pool is closed (invariant 6)"
+                } else {
+                    "there was room for it"
+                };
+                return Err((
+                    last,
+                    format!(
+                        "the connect that hung arrived with {total} connections (its own \
+                         counted) for max_size {}; its connection {arriving} was {} but should \
+                         have been {} because {why}",
+                        model.max_size,
+                        if alive { "kept" } else { "closed" },
+                        if kept { "kept" } else { "closed" },
+                    ),
+                ));
+            }
             model.connect_while_wanted();
         }
         check(harness, model).map_err(|message| (last, format!("after a connect hung: {message}")))
@@ -1398,16 +1450,22 @@ fn check(harness: &Harness<'_>, model: &Model) -> Result<(), String> {
         model.max_size,
         live
     );
+    // Invariant 2. Room for a connect is reserved under max_size and held
+    // until it ends; a shrink retires idle excess at once, in-use excess on
+    // return and a connect's on arrival, so until then the pool may hold
+    // more than max_size, but never more than is in use or on its way.
     ensure!(
         state.connections <= state.max_size.max(state.in_use + state.connecting),
-        "invariant 2: {state:?} exceeds max(max_size, in_use)"
+        "invariant 2: {state:?} exceeds max(max_size, in_use + connecting)"
     );
-    if held == 0 || connecting > 0 {
-        // Room for a connect is reserved under max_size and held until it
-        // ends.
+    ensure!(
+        state.connections <= state.max_size || state.idle_connections == 0,
+        "invariant 2: {state:?} keeps connections idle above max_size"
+    );
+    if held == 0 {
         ensure!(
             state.connections <= state.max_size,
-            "invariant 2: with {held} held and {connecting} connecting, {state:?} exceeds max_size"
+            "invariant 2: nothing held ({connecting} connecting), yet {state:?} exceeds max_size"
         );
     }
     ensure!(

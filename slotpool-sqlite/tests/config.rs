@@ -403,7 +403,7 @@ fn keywords_are_case_insensitive_on_input() {
 fn setting_listing_helpers() {
     let names = setting_names::<Config>();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    assert_eq!(names.len(), 31, "the pool's 20 settings and sqlite's 11");
+    assert_eq!(names.len(), 32, "the pool's 21 settings and sqlite's 11");
     assert!(names.contains(&"sqlite.locking"));
     assert_eq!(
         slotpool::config::env_var_for::<Config>("sqlite.locking").as_deref(),
@@ -836,6 +836,7 @@ prop_compose! {
             keepalive_interval,
             leak_detection_threshold,
             max_waiters,
+            hand_off_after: pick(s[20], 0, 1_000_000_000),
             connect_backoff_initial,
             connect_backoff_max: pick(s[15], nanos(connect_backoff_initial), 2 * MAX_NANOS),
             fail_fast_after,

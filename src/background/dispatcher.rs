@@ -115,6 +115,7 @@ fn wait_for_work<M: Backend>(
             .into_iter()
             .flatten()
             .min();
+        control.wakes_at = wait.map_or(Nanos::MAX, |wait| now.saturating_add(nanos(wait)));
         control = match wait {
             Some(wait) => sync::wait_timeout(&background.wake, control, wait),
             None => match background.wake.wait(control) {
@@ -122,6 +123,7 @@ fn wait_for_work<M: Backend>(
                 Err(poisoned) => poisoned.into_inner(),
             },
         };
+        control.wakes_at = 0;
     }
     control.requested = false;
     let now = shared.clock.now();

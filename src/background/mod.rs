@@ -83,6 +83,12 @@ struct Control {
     timers: Timers,
     checks: CheckDeadlines,
     next_id: u64,
+    /// When the sleeping dispatcher will wake by itself (`Nanos::MAX`: not
+    /// before it is woken); 0 while it is awake, when it re-plans from the
+    /// deadlines anyway. A new deadline wakes it only if earlier: most
+    /// waits (a 30 s `connection_timeout` against a tick of at most
+    /// 250 ms) cost no wake-up of the dispatcher.
+    wakes_at: Nanos,
 }
 
 /// The background machinery of one pool.
@@ -120,6 +126,7 @@ impl<C> Background<C> {
                 timers: Timers::new(),
                 checks: CheckDeadlines::new(),
                 next_id: 0,
+                wakes_at: 0,
             }),
             wake: Condvar::new(),
             stop: Condvar::new(),
@@ -230,21 +237,21 @@ impl<C> Background<C> {
         Ok(())
     }
 
+    /// Wakes the dispatcher to re-plan if it sleeps past `deadline`.
+    fn wake_for(&self, control: &mut Control, deadline: Nanos) {
+        if deadline < control.wakes_at && !control.requested {
+            control.requested = true;
+            self.wake.notify_one();
+        }
+    }
+
     /// Registers the deadline of a validation.
     pub(crate) fn add_check_deadline(&self, deadline: Nanos, ticket: Arc<Ticket>) {
         let mut control = sync::lock(&self.control);
         control.next_id += 1;
         let key = (deadline, control.next_id);
-        let earliest = control
-            .checks
-            .keys()
-            .next()
-            .is_none_or(|first| key < *first);
         control.checks.insert(key, ticket);
-        if earliest && !control.requested {
-            control.requested = true;
-            self.wake.notify_one();
-        }
+        self.wake_for(&mut control, deadline);
     }
 
     /// Wakes `waker` at `deadline`; returns the timer's key for
@@ -253,17 +260,8 @@ impl<C> Background<C> {
         let mut control = sync::lock(&self.control);
         control.next_id += 1;
         let key = (deadline, control.next_id);
-        let earliest = control
-            .timers
-            .keys()
-            .next()
-            .is_none_or(|first| key < *first);
         control.timers.insert(key, waker.clone());
-        if earliest && !control.requested {
-            // The dispatcher may be asleep past this deadline: let it re-plan.
-            control.requested = true;
-            self.wake.notify_one();
-        }
+        self.wake_for(&mut control, deadline);
         key
     }
 

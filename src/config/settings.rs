@@ -104,6 +104,16 @@ pub struct PoolConfig {
     /// at once. 0 means unlimited. Default: 0.
     pub max_waiters: u32,
 
+    /// How long the oldest waiter may wait before returned connections are
+    /// handed to it directly. Until then a connection a caller returns goes
+    /// back idle and one waiter is woken to look for it, so a caller that is
+    /// already running (often the one returning it) may take it first: no
+    /// context switch per checkout when callers outnumber connections, at
+    /// the price of order. Past it, returns hand connections to waiters in
+    /// arrival order, which bounds every wait's tail. 0: always hand off
+    /// (strict first come, first served). At most 1s. Default: 500us.
+    pub hand_off_after: Duration,
+
     /// First delay between failed connection attempts; it doubles up to
     /// `connect_backoff_max`. Default: 100ms.
     pub connect_backoff_initial: Duration,
@@ -160,6 +170,7 @@ impl Default for PoolConfig {
             keepalive_interval: Some(Duration::from_secs(2 * 60)),
             leak_detection_threshold: None,
             max_waiters: 0,
+            hand_off_after: Duration::from_micros(500),
             connect_backoff_initial: Duration::from_millis(100),
             connect_backoff_max: Duration::from_secs(10),
             fail_fast_after: 5,
@@ -197,6 +208,7 @@ impl Settings for PoolConfig {
             keepalive_interval,
             leak_detection_threshold,
             max_waiters,
+            hand_off_after,
             connect_backoff_initial,
             connect_backoff_max,
             fail_fast_after,

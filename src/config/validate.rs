@@ -17,6 +17,8 @@ pub const MAX_LIFETIME_JITTER: f64 = 0.5;
 /// Shortest allowed `keepalive_interval` (HikariCP requires 30s; shorter
 /// intervals are allowed for tests).
 pub const MIN_KEEPALIVE_INTERVAL: Duration = Duration::from_millis(100);
+/// Largest `hand_off_after`.
+pub const MAX_HAND_OFF_AFTER: Duration = Duration::from_secs(1);
 /// Largest `max_concurrent_connects` and `max_concurrent_validations`.
 pub const MAX_CONCURRENCY: u32 = 256;
 
@@ -113,6 +115,17 @@ impl PoolConfig {
                 format!(
                     "must be less than connection_timeout ({})",
                     show(&connection)
+                )
+            },
+        );
+        p.require(
+            self.hand_off_after <= MAX_HAND_OFF_AFTER,
+            "hand_off_after",
+            &self.hand_off_after,
+            || {
+                format!(
+                    "must be at most {} (it bounds how long a waiter may be passed over)",
+                    show(&MAX_HAND_OFF_AFTER)
                 )
             },
         );

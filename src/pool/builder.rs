@@ -108,6 +108,9 @@ impl<M: Backend> Builder<M> {
         validation_idle_window: Duration,
         /// Waiters beyond this many are refused at once (0 = unlimited).
         max_waiters: u32,
+        /// How long the oldest waiter may be passed over before returns are
+        /// handed to it (0 = strict first come, first served).
+        hand_off_after: Duration,
         /// Initial pause after a failed connect.
         connect_backoff_initial: Duration,
         /// Longest pause between connect attempts.

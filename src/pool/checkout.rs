@@ -16,7 +16,7 @@ use crate::background::CheckPurpose;
 use crate::background::panics::guarded;
 use crate::clock::{Nanos, nanos};
 use crate::error::{Error, TryGetError};
-use crate::slot::Lease;
+use crate::slot::{Lease, SlotState};
 use crate::stats::{Callback, Event};
 use crate::sync::{self, Ordering};
 use crate::waiters::{Notifier, Outcome, Refused};
@@ -292,7 +292,10 @@ impl<M: Backend> Shared<M> {
         notifier: Notifier,
         max_waiters: usize,
     ) -> Result<Joined<M::Connection>, PoolError<M>> {
-        let node = match self.waiters.enqueue(notifier, max_waiters) {
+        let node = match self
+            .waiters
+            .enqueue(notifier, max_waiters, self.clock.now())
+        {
             Ok(node) => node,
             Err(Refused::Closed) => return Err(self.closed_error()),
             Err(Refused::TooManyWaiters) => return Err(self.too_many_waiters_error(max_waiters)),
@@ -301,45 +304,86 @@ impl<M: Backend> Shared<M> {
         // re-scan and the room check below.
         sync::dekker_fence();
         if let Some(lease) = self.scan_idle() {
-            if self.needs_off_thread_check(&lease) {
-                // Checked while we stay queued: it (or another connection)
-                // is handed to a waiter when the check ends, never checked
-                // twice for one checkout.
-                self.check_later(lease, CheckPurpose::Checkout);
-                self.request_connection_if_room();
-                return Ok(Joined::Queued(node));
+            if let Some(lease) = self.take_while_queued(&node, lease)? {
+                return Ok(Joined::Served(lease));
             }
-            return match self.waiters.cancel(&node) {
-                Outcome::Handed(handed) => {
-                    // Handed one at the same instant: keep it, pass the other on.
-                    self.publish(lease);
-                    Ok(Joined::Served(handed))
-                }
-                Outcome::Closed => {
-                    self.publish(lease);
-                    Err(self.closed_error())
-                }
-                Outcome::Rejected => {
-                    self.publish(lease);
-                    Err(self.connect_error())
-                }
-                Outcome::Cancelled | Outcome::Waiting => Ok(Joined::Served(lease)),
-            };
         }
         self.request_connection_if_room();
         Ok(Joined::Queued(node))
+    }
+
+    /// A queued waiter found `lease` by scanning (on joining, or roused):
+    /// it leaves the queue with it. `Ok(None)`: the connection must be
+    /// checked first and was sent to the checker while the waiter stays
+    /// queued (the check's end serves a waiter, never checking twice for
+    /// one checkout).
+    pub(crate) fn take_while_queued(
+        &self,
+        node: &crate::sync::Arc<crate::waiters::WaitNode<M::Connection>>,
+        lease: Lease<M::Connection>,
+    ) -> Result<Option<Lease<M::Connection>>, PoolError<M>> {
+        if self.needs_off_thread_check(&lease) {
+            self.check_later(lease, CheckPurpose::Checkout);
+            self.request_connection_if_room();
+            return Ok(None);
+        }
+        match self.waiters.cancel(node) {
+            Outcome::Handed(handed) => {
+                // Handed one at the same instant: keep it, pass the other on.
+                self.publish(lease);
+                Ok(Some(handed))
+            }
+            Outcome::Closed => {
+                self.publish(lease);
+                Err(self.closed_error())
+            }
+            Outcome::Rejected => {
+                self.publish(lease);
+                Err(self.connect_error())
+            }
+            Outcome::Cancelled | Outcome::Waiting | Outcome::Roused => Ok(Some(lease)),
+        }
+    }
+
+    /// A roused waiter's one look at the slots (a connection was put back
+    /// idle for whoever scans first): leaves the queue with what it finds
+    /// (see [`take_while_queued`](Self::take_while_queued)). Having taken
+    /// one, it passes the rousal on if another connection is idle: it may
+    /// have been put back while this waiter was roused, waking nobody.
+    pub(crate) fn rescan_roused(
+        &self,
+        node: &crate::sync::Arc<crate::waiters::WaitNode<M::Connection>>,
+    ) -> Result<Option<Lease<M::Connection>>, PoolError<M>> {
+        // The waiter half of the rousal's Dekker pair: the roused bit was
+        // cleared (SeqCst) before this scan.
+        sync::dekker_fence();
+        let Some(lease) = self.scan_idle() else {
+            return Ok(None);
+        };
+        let taken = self.take_while_queued(node, lease)?;
+        if self.waiters.signal().waiting() > 0 && self.any_idle() {
+            self.waiters.rouse();
+        }
+        Ok(taken)
+    }
+
+    /// Whether any slot is idle now.
+    fn any_idle(&self) -> bool {
+        (0..self.slots.high_water()).any(|index| self.slots.state(index) == SlotState::Idle)
     }
 
     /// A waiter was handed a connection that must be checked first: it joins
     /// the queue again (ahead of any `max_waiters` limit: it was already
     /// counted) and only then sends the connection to the checker, so the
     /// check's end finds it queued.
+    /// It keeps the age of its first wait (`since`) for the hand-off rule.
     pub(crate) fn requeue_while_checked(
         &self,
         lease: Lease<M::Connection>,
         notifier: Notifier,
+        since: Nanos,
     ) -> Result<crate::sync::Arc<crate::waiters::WaitNode<M::Connection>>, PoolError<M>> {
-        match self.waiters.enqueue(notifier, 0) {
+        match self.waiters.enqueue(notifier, 0, since) {
             Ok(node) => {
                 self.check_later(lease, CheckPurpose::Checkout);
                 Ok(node)
@@ -385,8 +429,13 @@ impl<M: Backend> Shared<M> {
                     if !self.needs_off_thread_check(&lease) {
                         return Ok(lease);
                     }
-                    node = self.requeue_while_checked(lease, notifier())?;
+                    node = self.requeue_while_checked(lease, notifier(), start)?;
                     continue;
+                }
+                Outcome::Roused => {
+                    if let Some(lease) = self.rescan_roused(&node)? {
+                        return Ok(lease);
+                    }
                 }
                 Outcome::Closed => return Err(self.closed_error()),
                 Outcome::Rejected => return Err(self.connect_error()),
@@ -403,7 +452,9 @@ impl<M: Backend> Shared<M> {
                     Outcome::Handed(lease) => Ok(lease),
                     Outcome::Closed => Err(self.closed_error()),
                     Outcome::Rejected => Err(self.connect_error()),
-                    Outcome::Cancelled | Outcome::Waiting => Err(self.timeout_error(now - start)),
+                    Outcome::Cancelled | Outcome::Waiting | Outcome::Roused => {
+                        Err(self.timeout_error(now - start))
+                    }
                 };
             }
             self.clock.park_until(deadline);

@@ -140,7 +140,19 @@ impl<'a, M: Backend> Future for Acquire<'a, M> {
             let span = wait.span.clone();
             let _entered = span.enter();
             let now = shared.clock.now();
-            let outcome = match shared.waiters.poll(&node) {
+            let mut outcome = shared.waiters.poll(&node);
+            if let Outcome::Roused = outcome {
+                outcome = match shared.rescan_roused(&node) {
+                    Ok(Some(lease)) => Outcome::Handed(lease),
+                    Ok(None) => Outcome::Waiting,
+                    Err(error) => {
+                        this.finish_wait();
+                        shared.record_failure(&error);
+                        return Poll::Ready(Err(error));
+                    }
+                };
+            }
+            let outcome = match outcome {
                 Outcome::Waiting if now >= deadline => shared.waiters.cancel(&node),
                 other => other,
             };
@@ -154,7 +166,7 @@ impl<'a, M: Backend> Future for Acquire<'a, M> {
                     // Queue again, then send it to be checked: the check's
                     // end finds this future waiting.
                     let notifier = Notifier::Waker(cx.waker().clone());
-                    match shared.requeue_while_checked(lease, notifier) {
+                    match shared.requeue_while_checked(lease, notifier, start) {
                         Ok(node) => {
                             if let Some(wait) = &mut this.wait {
                                 wait.node = node;
@@ -197,7 +209,7 @@ impl<'a, M: Backend> Future for Acquire<'a, M> {
                     let waited = shared.clock.now().saturating_sub(start);
                     return Poll::Ready(Err(shared.timeout_error(waited)));
                 }
-                Outcome::Waiting => {
+                Outcome::Waiting | Outcome::Roused => {
                     shared.waiters.renotify(&node, cx.waker());
                     // A hand-off may have taken the old waker just before the
                     // swap; look once more so it is never missed.

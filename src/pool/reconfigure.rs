@@ -48,6 +48,7 @@ impl<M: Backend> Shared<M> {
         let max_size = config.max_size as usize;
         let window = nanos(config.validation_idle_window);
         let leak_threshold = config.leak_detection_threshold.map_or(0, nanos);
+        let hand_off_after = nanos(config.hand_off_after);
         let _ = guarded(&self.name, &self.stats, Callback::OnReconfigure, || {
             self.manager.on_reconfigure(&config);
         });
@@ -65,6 +66,9 @@ impl<M: Backend> Shared<M> {
         self.hot
             .leak_threshold
             .store(leak_threshold, Ordering::Relaxed);
+        self.hot
+            .hand_off_after
+            .store(hand_off_after, Ordering::Relaxed);
 
         self.hot.max_size.store(max_size, Ordering::SeqCst);
         sync::dekker_fence();

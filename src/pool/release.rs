@@ -150,7 +150,7 @@ impl<M: Backend> Shared<M> {
             self.vacate_retired(lease, CloseReason::Shrink);
             return;
         }
-        self.publish(lease);
+        self.publish_returned(lease);
     }
 
     /// Whether a returning connection has outlived its lifetime (or carries
@@ -207,11 +207,21 @@ impl<M: Backend> Shared<M> {
     }
 
     /// Gives a ready connection to the oldest waiter, or marks its slot idle.
-    /// Used by returns and by the creator of a new connection.
+    /// Used by the creator of a new connection and the checker: threads
+    /// that will not use it themselves, so a waiter gets it directly.
     #[inline]
     pub(crate) fn publish(&self, lease: Lease<M::Connection>) {
         self.slots.stamp_returned(&lease, self.clock.recent());
         self.publish_unstamped(lease);
+    }
+
+    /// [`publish`](Self::publish) for a connection a caller returns: while
+    /// the oldest waiter has waited less than `hand_off_after` it goes
+    /// back idle and a waiter is roused (see [`Publisher::Caller`]).
+    #[inline]
+    pub(crate) fn publish_returned(&self, lease: Lease<M::Connection>) {
+        self.slots.stamp_returned(&lease, self.clock.recent());
+        self.publish_marked(lease, false, Publisher::Caller);
     }
 
     /// [`publish`](Self::publish) without marking the connection as just
@@ -219,7 +229,7 @@ impl<M: Backend> Shared<M> {
     /// must not reset its idle time).
     #[inline(always)]
     pub(crate) fn publish_unstamped(&self, lease: Lease<M::Connection>) {
-        self.publish_marked(lease, false);
+        self.publish_marked(lease, false, Publisher::Background);
     }
 
     /// [`publish`](Self::publish) for a connection the checker just found
@@ -228,13 +238,17 @@ impl<M: Backend> Shared<M> {
     /// up: it must not send it to be checked again).
     pub(crate) fn publish_checked(&self, lease: Lease<M::Connection>) {
         self.slots.stamp_returned(&lease, self.clock.recent());
-        self.publish_marked(lease, true);
+        self.publish_marked(lease, true, Publisher::Background);
     }
 
     /// The publish loop; `fresh` marks a connection that goes idle as just
-    /// checked.
+    /// checked; `publisher` says who may keep it idle while others wait.
     #[inline(always)]
-    fn publish_marked(&self, lease: Lease<M::Connection>, fresh: bool) {
+    fn publish_marked(&self, lease: Lease<M::Connection>, fresh: bool, publisher: Publisher) {
+        if publisher == Publisher::Background && self.retired_as_excess(&lease) {
+            self.vacate_retired(lease, CloseReason::Shrink);
+            return;
+        }
         let mut lease = lease;
         let mut signal = self.waiters.signal();
         loop {
@@ -242,7 +256,9 @@ impl<M: Backend> Shared<M> {
                 self.discard(lease, CloseReason::PoolClosed);
                 return;
             }
-            if signal.waiting() > 0 {
+            if signal.waiting() > 0
+                && (publisher == Publisher::Background || self.oldest_waited_enough())
+            {
                 match self.waiters.hand_off(lease) {
                     Ok(()) => return,
                     Err(back) => lease = back,
@@ -257,12 +273,13 @@ impl<M: Backend> Shared<M> {
             // Dekker pairs 1 and 2: swapped to Idle (SeqCst) before this load.
             sync::dekker_fence();
             signal = self.waiters.signal();
-            if signal.is_quiet() {
+            if signal.is_quiet() || (publisher == Publisher::Caller && self.rouse_for_idle(signal))
+            {
                 return;
             }
-            // A waiter enqueued (or close began) after our first look and may
-            // have re-scanned before our swap: take the slot back and serve
-            // it, unless a scanner already took it.
+            // Closed, or the oldest waiter has waited long enough to be
+            // handed a connection: take the slot back and serve it, unless
+            // a scanner already took it.
             match self.slots.try_checkout(index) {
                 Some(back) => lease = back,
                 None => return,
@@ -270,23 +287,76 @@ impl<M: Backend> Shared<M> {
         }
     }
 
-    /// [`publish`](Self::publish) out of line, for a return that finds
-    /// somebody waiting (or the pool closed).
+    /// Whether a connection coming back from the background (a connect, a
+    /// check, a reset) is in excess of a `max_size` lowered while it was
+    /// away; `true`: its room was taken back and it must be retired (a
+    /// caller's return checks the same in `retire_or_publish`).
+    fn retired_as_excess(&self, _lease: &Lease<M::Connection>) -> bool {
+        self.total.load(Ordering::SeqCst) > self.hot.max_size.load(Ordering::SeqCst)
+            && self.try_retire()
+    }
+
+    /// Whether the oldest waiter has waited `hand_off_after` or longer: a
+    /// returned connection is then handed to it rather than put back idle.
+    fn oldest_waited_enough(&self) -> bool {
+        let bound = self.hot.hand_off_after.load(Ordering::Relaxed);
+        self.waiters
+            .oldest_since()
+            .is_some_and(|since| bound == 0 || self.clock.now().saturating_sub(since) >= bound)
+    }
+
+    /// A connection went `Idle` while somebody waits (`signal` not quiet):
+    /// rouse a waiter to take it, unless the pool closed or the oldest
+    /// waiter is due a hand-off. `false`: the caller must take the slot
+    /// back and serve it.
+    fn rouse_for_idle(&self, signal: crate::waiters::Signal) -> bool {
+        if signal.closed() || self.oldest_waited_enough() {
+            return false;
+        }
+        // If a waiter is roused already, its rescan (after this check-in)
+        // sees the connection: nothing is lost.
+        self.waiters.rouse();
+        true
+    }
+
+    /// [`publish_returned`](Self::publish_returned) out of line, for a
+    /// return that finds somebody waiting (or the pool closed).
     #[cold]
     #[inline(never)]
     pub(crate) fn publish_contended(&self, lease: Lease<M::Connection>) {
-        self.publish(lease);
+        self.publish_returned(lease);
     }
 
-    /// After a check-in saw a waiter (or close) appear: take the slot back
-    /// and serve it, unless a scanner already took it (Dekker pair 1 or 2).
+    /// After a check-in saw a waiter (or close) appear: rouse a waiter, or
+    /// take the slot back and serve it, unless a scanner already took it
+    /// (Dekker pair 1 or 2).
     #[cold]
     #[inline(never)]
     pub(crate) fn serve_after_check_in(&self, index: usize) {
+        if self.rouse_for_idle(self.waiters.signal()) {
+            return;
+        }
         if let Some(lease) = self.slots.try_checkout(index) {
             self.publish_unstamped(lease);
         }
     }
+}
+
+/// Who publishes a ready connection, which decides how waiters get it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Publisher {
+    /// A caller returning its connection, on its own thread, which is
+    /// running and may well ask for a connection again at once. Until the
+    /// oldest waiter has waited `hand_off_after` the connection goes back
+    /// `Idle` and a waiter is roused to look for it: whoever scans first
+    /// takes it, and a running caller usually wins without a context switch
+    /// (a hand-off would leave it unusable until the waiter is scheduled,
+    /// while the returning caller parks: a convoy). Past that wait, it is
+    /// handed to the oldest waiter, which bounds every wait's tail.
+    Caller,
+    /// The creator of a new connection, the checker or maintenance: nobody
+    /// on this thread will use it, so the oldest waiter gets it directly.
+    Background,
 }
 
 /// What the manager's checks made of a returning connection.

@@ -58,6 +58,8 @@ pub(crate) struct HotConfig {
     pub(crate) validation_window: AtomicU64,
     /// `leak_detection_threshold` in nanoseconds; 0 when off.
     pub(crate) leak_threshold: AtomicU64,
+    /// `hand_off_after` in nanoseconds.
+    pub(crate) hand_off_after: AtomicU64,
     /// Optional per-operation work ([`EXTRA_EVENTS`], [`EXTRA_LEAK_REPORTED`]):
     /// one load tells both fast paths to skip all of it. Each bit is set
     /// once and never cleared, so concurrent writers cannot leave it wrong.
@@ -172,6 +174,7 @@ impl<M: Backend> Shared<M> {
                 max_size: AtomicUsize::new(config.max_size as usize),
                 validation_window: AtomicU64::new(nanos(config.validation_idle_window)),
                 leak_threshold: AtomicU64::new(leak_threshold),
+                hand_off_after: AtomicU64::new(nanos(config.hand_off_after)),
                 extras: AtomicU8::new(if events.is_some() { EXTRA_EVENTS } else { 0 }),
                 evict_before: AtomicU64::new(0),
                 lifetime_epoch: AtomicU64::new(0),

@@ -259,3 +259,14 @@ pub fn eventually(what: &str, limit: Duration, mut condition: impl FnMut() -> bo
         std::thread::yield_now();
     }
 }
+
+/// CPU time (user + system) this process has used, from `/proc/self/stat`
+/// (Linux; clock ticks of 1/100 s, USER_HZ on every mainstream config).
+pub fn process_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name (which is in parentheses).
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
