@@ -72,11 +72,7 @@ impl PgConnection {
             cache,
             ..
         } = self;
-        tracker.transaction_opened();
-        let in_flight = tracker.enter();
-        let result = client.transaction().await;
-        in_flight.finish();
-        Ok(PgTransaction::new(result?, tracker, cache, 0))
+        PgTransaction::begin(client.transaction(), tracker, cache, 0).await
     }
 
     /// A transaction with an isolation level, read-only or deferrable mode.

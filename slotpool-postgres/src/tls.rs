@@ -40,7 +40,7 @@ use rustls::{ClientConfig, RootCertStore};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::keywords::SslMode;
-use crate::verifiers::{AcceptAnyCertificate, IgnoreHostname};
+use crate::verifiers::Lenient;
 
 /// The `sslrootcert` word for the system store.
 pub const SYSTEM_ROOTS: &str = "system";
@@ -62,27 +62,24 @@ pub(crate) fn connector(mode: SslMode, sslrootcert: &str) -> Result<MakeRustlsCo
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("rustls rejected the protocol versions: {e}"))?;
-    let has_root_file = !sslrootcert.is_empty() && sslrootcert != SYSTEM_ROOTS;
     let config = match mode {
-        SslMode::Disable | SslMode::Prefer => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-            .with_no_client_auth(),
-        SslMode::Require if !has_root_file => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-            .with_no_client_auth(),
-        SslMode::Require | SslMode::VerifyCa => {
-            let verifier = webpki(roots(sslrootcert)?, provider)?;
+        SslMode::VerifyFull => builder.with_webpki_verifier(webpki(roots(sslrootcert)?, provider)?),
+        SslMode::Disable | SslMode::Prefer | SslMode::Require | SslMode::VerifyCa => {
+            // `require` checks the chain when given a root file (libpq's rule).
+            let has_root_file = !sslrootcert.is_empty() && sslrootcert != SYSTEM_ROOTS;
+            let verifier =
+                if mode == SslMode::VerifyCa || (mode == SslMode::Require && has_root_file) {
+                    let chain = webpki(roots(sslrootcert)?, provider.clone())?;
+                    Lenient::ignore_hostname(provider, chain)
+                } else {
+                    Lenient::accept_any_certificate(provider)
+                };
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(IgnoreHostname(verifier)))
-                .with_no_client_auth()
+                .with_custom_certificate_verifier(Arc::new(verifier))
         }
-        SslMode::VerifyFull => builder
-            .with_webpki_verifier(webpki(roots(sslrootcert)?, provider)?)
-            .with_no_client_auth(),
-    };
+    }
+    .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
 }
 

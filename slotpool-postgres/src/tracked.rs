@@ -77,9 +77,7 @@ pub(crate) async fn run<R>(
 ) -> Result<R, Error> {
     let effects: Effects = sql.map(sql_scan::scan).unwrap_or_default();
     tracker.before(&effects);
-    let in_flight = tracker.enter();
-    let result = call.await;
-    in_flight.finish();
+    let result = tracker.in_flight(call).await;
     if result.is_ok() && kind == Kind::Execute {
         tracker.succeeded(&effects);
     }
@@ -92,6 +90,11 @@ pub(crate) async fn run<R>(
 
 /// The tracked methods, for a type with `raw()` (the tokio-postgres client
 /// or transaction), `tracker()` and `cache()`.
+///
+/// The methods that run SQL are listed once, each with the shape of its
+/// arguments (`statement`: a [`SqlStatement`] and parameters; `typed`: SQL
+/// text and typed parameters; `text`: SQL text alone), in the order they
+/// appear in the documentation; one arm per shape writes them.
 macro_rules! tracked_methods {
     () => {
         /// `prepare`, tracked (the text is scanned now, since the statement
@@ -140,169 +143,28 @@ macro_rules! tracked_methods {
             Ok(statement)
         }
 
-        /// `query`, tracked.
-        pub async fn query<T>(
-            &self,
-            statement: &T,
-            params: &[&(dyn ToSql + Sync)],
-        ) -> Result<Vec<Row>, Error>
-        where
-            T: ?Sized + $crate::tracked::SqlStatement,
-        {
-            $crate::tracked::run(
-                self.tracker(),
-                self.cache(),
-                statement.sql_text(),
-                $crate::tracked::Kind::Execute,
-                self.raw().query(statement, params),
-            )
-            .await
-        }
-
-        /// `query_one`, tracked.
-        pub async fn query_one<T>(
-            &self,
-            statement: &T,
-            params: &[&(dyn ToSql + Sync)],
-        ) -> Result<Row, Error>
-        where
-            T: ?Sized + $crate::tracked::SqlStatement,
-        {
-            $crate::tracked::run(
-                self.tracker(),
-                self.cache(),
-                statement.sql_text(),
-                $crate::tracked::Kind::Execute,
-                self.raw().query_one(statement, params),
-            )
-            .await
-        }
-
-        /// `query_opt`, tracked.
-        pub async fn query_opt<T>(
-            &self,
-            statement: &T,
-            params: &[&(dyn ToSql + Sync)],
-        ) -> Result<Option<Row>, Error>
-        where
-            T: ?Sized + $crate::tracked::SqlStatement,
-        {
-            $crate::tracked::run(
-                self.tracker(),
-                self.cache(),
-                statement.sql_text(),
-                $crate::tracked::Kind::Execute,
-                self.raw().query_opt(statement, params),
-            )
-            .await
-        }
-
-        /// `query_typed` (one round trip, no named statement: PgBouncer
-        /// friendly), tracked.
-        pub async fn query_typed(
-            &self,
-            query: &str,
-            params: &[(&(dyn ToSql + Sync), Type)],
-        ) -> Result<Vec<Row>, Error> {
-            $crate::tracked::run(
-                self.tracker(),
-                self.cache(),
-                Some(query),
-                $crate::tracked::Kind::Execute,
-                self.raw().query_typed(query, params),
-            )
-            .await
-        }
-
-        /// `query_typed_one`, tracked.
-        pub async fn query_typed_one(
-            &self,
-            query: &str,
-            params: &[(&(dyn ToSql + Sync), Type)],
-        ) -> Result<Row, Error> {
-            $crate::tracked::run(
-                self.tracker(),
-                self.cache(),
-                Some(query),
-                $crate::tracked::Kind::Execute,
-                self.raw().query_typed_one(query, params),
-            )
-            .await
-        }
-
-        /// `query_typed_opt`, tracked.
-        pub async fn query_typed_opt(
-            &self,
-            query: &str,
-            params: &[(&(dyn ToSql + Sync), Type)],
-        ) -> Result<Option<Row>, Error> {
-            $crate::tracked::run(
-                self.tracker(),
-                self.cache(),
-                Some(query),
-                $crate::tracked::Kind::Execute,
-                self.raw().query_typed_opt(query, params),
-            )
-            .await
-        }
-
-        /// `execute`, tracked.
-        pub async fn execute<T>(
-            &self,
-            statement: &T,
-            params: &[&(dyn ToSql + Sync)],
-        ) -> Result<u64, Error>
-        where
-            T: ?Sized + $crate::tracked::SqlStatement,
-        {
-            $crate::tracked::run(
-                self.tracker(),
-                self.cache(),
-                statement.sql_text(),
-                $crate::tracked::Kind::Execute,
-                self.raw().execute(statement, params),
-            )
-            .await
-        }
-
-        /// `execute_typed`, tracked.
-        pub async fn execute_typed(
-            &self,
-            query: &str,
-            params: &[(&(dyn ToSql + Sync), Type)],
-        ) -> Result<u64, Error> {
-            $crate::tracked::run(
-                self.tracker(),
-                self.cache(),
-                Some(query),
-                $crate::tracked::Kind::Execute,
-                self.raw().execute_typed(query, params),
-            )
-            .await
-        }
-
-        /// `simple_query`, tracked.
-        pub async fn simple_query(&self, query: &str) -> Result<Vec<SimpleQueryMessage>, Error> {
-            $crate::tracked::run(
-                self.tracker(),
-                self.cache(),
-                Some(query),
-                $crate::tracked::Kind::Execute,
-                self.raw().simple_query(query),
-            )
-            .await
-        }
-
-        /// `batch_execute`, tracked.
-        pub async fn batch_execute(&self, query: &str) -> Result<(), Error> {
-            $crate::tracked::run(
-                self.tracker(),
-                self.cache(),
-                Some(query),
-                $crate::tracked::Kind::Execute,
-                self.raw().batch_execute(query),
-            )
-            .await
+        $crate::tracked::tracked_methods! {
+            /// `query`, tracked.
+            statement query -> Vec<Row>;
+            /// `query_one`, tracked.
+            statement query_one -> Row;
+            /// `query_opt`, tracked.
+            statement query_opt -> Option<Row>;
+            /// `query_typed` (one round trip, no named statement: PgBouncer
+            /// friendly), tracked.
+            typed query_typed -> Vec<Row>;
+            /// `query_typed_one`, tracked.
+            typed query_typed_one -> Row;
+            /// `query_typed_opt`, tracked.
+            typed query_typed_opt -> Option<Row>;
+            /// `execute`, tracked.
+            statement execute -> u64;
+            /// `execute_typed`, tracked.
+            typed execute_typed -> u64;
+            /// `simple_query`, tracked.
+            text simple_query -> Vec<SimpleQueryMessage>;
+            /// `batch_execute`, tracked.
+            text batch_execute -> ();
         }
 
         /// Marks the session as changed in a way the tracking cannot see
@@ -311,6 +173,59 @@ macro_rules! tracked_methods {
         /// with the clean-up batch when it comes back.
         pub fn mark_session_changed(&self) {
             self.tracker().session_changed();
+        }
+    };
+    ($($(#[$doc:meta])* $shape:ident $name:ident -> $output:ty;)+) => {
+        $($crate::tracked::tracked_methods!(@$shape $(#[$doc])* $name -> $output);)+
+    };
+    (@statement $(#[$doc:meta])* $name:ident -> $output:ty) => {
+        $(#[$doc])*
+        pub async fn $name<T>(
+            &self,
+            statement: &T,
+            params: &[&(dyn ToSql + Sync)],
+        ) -> Result<$output, Error>
+        where
+            T: ?Sized + $crate::tracked::SqlStatement,
+        {
+            $crate::tracked::run(
+                self.tracker(),
+                self.cache(),
+                statement.sql_text(),
+                $crate::tracked::Kind::Execute,
+                self.raw().$name(statement, params),
+            )
+            .await
+        }
+    };
+    (@typed $(#[$doc:meta])* $name:ident -> $output:ty) => {
+        $(#[$doc])*
+        pub async fn $name(
+            &self,
+            query: &str,
+            params: &[(&(dyn ToSql + Sync), Type)],
+        ) -> Result<$output, Error> {
+            $crate::tracked::run(
+                self.tracker(),
+                self.cache(),
+                Some(query),
+                $crate::tracked::Kind::Execute,
+                self.raw().$name(query, params),
+            )
+            .await
+        }
+    };
+    (@text $(#[$doc:meta])* $name:ident -> $output:ty) => {
+        $(#[$doc])*
+        pub async fn $name(&self, query: &str) -> Result<$output, Error> {
+            $crate::tracked::run(
+                self.tracker(),
+                self.cache(),
+                Some(query),
+                $crate::tracked::Kind::Execute,
+                self.raw().$name(query),
+            )
+            .await
         }
     };
 }

@@ -145,6 +145,15 @@ impl Tracker {
             finished: false,
         }
     }
+
+    /// Awaits `call` holding the in-flight guard: dropped before `call`
+    /// finished, the connection counts as interrupted.
+    pub(crate) async fn in_flight<R>(&self, call: impl Future<Output = R>) -> R {
+        let in_flight = self.enter();
+        let result = call.await;
+        in_flight.finish();
+        result
+    }
 }
 
 /// Held while a tracked call's future runs; dropped unfinished, it marks

@@ -30,18 +30,25 @@ pub struct PgTransaction<'a> {
 }
 
 impl<'a> PgTransaction<'a> {
-    pub(crate) fn new(
-        inner: Transaction<'a>,
+    /// Awaits `begin` (a `BEGIN` or a `SAVEPOINT`) holding the in-flight
+    /// guard, and wraps what it gives. A transaction (`depth` 0) counts as
+    /// open from before its `BEGIN` is sent.
+    pub(crate) async fn begin(
+        begin: impl Future<Output = Result<Transaction<'a>, Error>>,
         tracker: &'a Tracker,
         cache: &'a StatementCache,
         depth: u32,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, Error> {
+        if depth == 0 {
+            tracker.transaction_opened();
+        }
+        let inner = tracker.in_flight(begin).await?;
+        Ok(Self {
             inner: Some(inner),
             tracker,
             cache,
             depth,
-        }
+        })
     }
 
     fn raw(&self) -> &Transaction<'a> {
@@ -69,35 +76,25 @@ impl<'a> PgTransaction<'a> {
     tracked_methods!();
 
     /// Commits (or releases the savepoint).
-    pub async fn commit(mut self) -> Result<(), Error> {
-        let inner = self.inner.take();
-        self.finish(async move {
-            match inner {
-                Some(inner) => inner.commit().await,
-                None => Ok(()),
-            }
-        })
-        .await
+    pub async fn commit(self) -> Result<(), Error> {
+        self.end(Transaction::commit).await
     }
 
     /// Rolls back (to the savepoint).
-    pub async fn rollback(mut self) -> Result<(), Error> {
-        let inner = self.inner.take();
-        self.finish(async move {
-            match inner {
-                Some(inner) => inner.rollback().await,
-                None => Ok(()),
-            }
-        })
-        .await
+    pub async fn rollback(self) -> Result<(), Error> {
+        self.end(Transaction::rollback).await
     }
 
     /// Once a `COMMIT` or `ROLLBACK` has been answered, no transaction is
     /// open, whatever the answer (a failed `COMMIT` rolls back).
-    async fn finish(&self, end: impl Future<Output = Result<(), Error>>) -> Result<(), Error> {
-        let in_flight = self.tracker.enter();
-        let result = end.await;
-        in_flight.finish();
+    async fn end<F>(mut self, end: impl FnOnce(Transaction<'a>) -> F) -> Result<(), Error>
+    where
+        F: Future<Output = Result<(), Error>>,
+    {
+        let result = match self.inner.take() {
+            Some(inner) => self.tracker.in_flight(end(inner)).await,
+            None => Ok(()),
+        };
         if self.depth == 0 {
             self.tracker.transaction_closed();
         }
@@ -106,20 +103,14 @@ impl<'a> PgTransaction<'a> {
 
     /// A savepoint named `name` inside this transaction.
     pub async fn savepoint(&mut self, name: impl Into<String>) -> Result<PgTransaction<'_>, Error> {
-        let (tracker, cache, depth) = (self.tracker, self.cache, self.depth);
-        let in_flight = tracker.enter();
-        let result = self.raw_mut().savepoint(name).await;
-        in_flight.finish();
-        Ok(PgTransaction::new(result?, tracker, cache, depth + 1))
+        let (tracker, cache, depth) = (self.tracker, self.cache, self.depth + 1);
+        PgTransaction::begin(self.raw_mut().savepoint(name), tracker, cache, depth).await
     }
 
     /// A nested transaction (an automatically named savepoint).
     pub async fn transaction(&mut self) -> Result<PgTransaction<'_>, Error> {
-        let (tracker, cache, depth) = (self.tracker, self.cache, self.depth);
-        let in_flight = tracker.enter();
-        let result = self.raw_mut().transaction().await;
-        in_flight.finish();
-        Ok(PgTransaction::new(result?, tracker, cache, depth + 1))
+        let (tracker, cache, depth) = (self.tracker, self.cache, self.depth + 1);
+        PgTransaction::begin(self.raw_mut().transaction(), tracker, cache, depth).await
     }
 }
 
@@ -186,15 +177,6 @@ impl<'a> PgTransactionBuilder<'a> {
     /// Begins the transaction (tracked, as
     /// [`PgConnection::transaction`](crate::PgConnection::transaction)).
     pub async fn start(self) -> Result<PgTransaction<'a>, Error> {
-        let Self {
-            inner,
-            tracker,
-            cache,
-        } = self;
-        tracker.transaction_opened();
-        let in_flight = tracker.enter();
-        let result = inner.start().await;
-        in_flight.finish();
-        Ok(PgTransaction::new(result?, tracker, cache, 0))
+        PgTransaction::begin(self.inner.start(), self.tracker, self.cache, 0).await
     }
 }

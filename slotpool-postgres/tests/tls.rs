@@ -56,8 +56,21 @@ async fn encryption(config: PgConfig) -> Result<(bool, Option<String>), PgError>
     Ok((ssl == "true", (version != "-").then(|| version.to_owned())))
 }
 
-/// The certificate error a verifying mode failed with.
-fn assert_certificate_rejected(error: &PgError, what: &str) {
+/// Whether a session with `sslmode` to `host`, trusting `root`, is
+/// encrypted (it must connect).
+async fn encrypted(tag: &str, sslmode: SslMode, host: &str, root: &str) -> bool {
+    let (ssl, _) = encryption(tls_settings(tag, sslmode, host, root))
+        .await
+        .unwrap();
+    ssl
+}
+
+/// A connect with `sslmode` to `host`, trusting `root`, fails on the
+/// server's certificate with `what`, permanently.
+async fn assert_rejected(tag: &str, sslmode: SslMode, host: &str, root: &str, what: &str) {
+    let error = encryption(tls_settings(tag, sslmode, host, root))
+        .await
+        .unwrap_err();
     assert!(matches!(error, PgError::Connect { .. }), "{error}");
     let text = error.to_string();
     assert!(
@@ -73,10 +86,7 @@ async fn disable_never_encrypts() {
         return;
     };
     let tag = unique_tag("tls_disable");
-    let (ssl, _) = encryption(tls_settings(&tag, SslMode::Disable, "127.0.0.1", ""))
-        .await
-        .unwrap();
-    assert!(!ssl);
+    assert!(!encrypted(&tag, SslMode::Disable, "127.0.0.1", "").await);
 }
 
 #[tokio::test]
@@ -85,10 +95,10 @@ async fn prefer_encrypts_when_the_server_offers_it() {
         return;
     };
     let tag = unique_tag("tls_prefer");
-    let (ssl, _) = encryption(tls_settings(&tag, SslMode::Prefer, "127.0.0.1", ""))
-        .await
-        .unwrap();
-    assert!(ssl, "the server offers TLS, so prefer takes it");
+    assert!(
+        encrypted(&tag, SslMode::Prefer, "127.0.0.1", "").await,
+        "the server offers TLS, so prefer takes it"
+    );
 }
 
 #[tokio::test]
@@ -113,24 +123,18 @@ async fn require_with_a_root_file_verifies_the_chain() {
         return;
     };
     let tag = unique_tag("tls_require_root");
-    let (ssl, _) = encryption(tls_settings(
-        &tag,
-        SslMode::Require,
-        "127.0.0.1",
-        &certificate,
-    ))
-    .await
-    .unwrap();
-    assert!(ssl, "the chain is trusted; the name is not checked");
-    let error = encryption(tls_settings(
+    assert!(
+        encrypted(&tag, SslMode::Require, "127.0.0.1", &certificate).await,
+        "the chain is trusted; the name is not checked"
+    );
+    assert_rejected(
         &tag,
         SslMode::Require,
         "127.0.0.1",
         UNTRUSTED_CA,
-    ))
-    .await
-    .unwrap_err();
-    assert_certificate_rejected(&error, "UnknownIssuer");
+        "UnknownIssuer",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -140,24 +144,15 @@ async fn verify_ca_checks_the_chain_but_not_the_name() {
     };
     let tag = unique_tag("tls_verify_ca");
     // The certificate names localhost; connecting by address is fine here.
-    let (ssl, _) = encryption(tls_settings(
-        &tag,
-        SslMode::VerifyCa,
-        "127.0.0.1",
-        &certificate,
-    ))
-    .await
-    .unwrap();
-    assert!(ssl);
-    let error = encryption(tls_settings(
+    assert!(encrypted(&tag, SslMode::VerifyCa, "127.0.0.1", &certificate).await);
+    assert_rejected(
         &tag,
         SslMode::VerifyCa,
         "localhost",
         UNTRUSTED_CA,
-    ))
-    .await
-    .unwrap_err();
-    assert_certificate_rejected(&error, "UnknownIssuer");
+        "UnknownIssuer",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -166,33 +161,26 @@ async fn verify_full_checks_the_chain_and_the_name() {
         return;
     };
     let tag = unique_tag("tls_verify_full");
-    let (ssl, _) = encryption(tls_settings(
-        &tag,
-        SslMode::VerifyFull,
-        "localhost",
-        &certificate,
-    ))
-    .await
-    .unwrap();
-    assert!(ssl, "trusted root, and the certificate names localhost");
-    let error = encryption(tls_settings(
+    assert!(
+        encrypted(&tag, SslMode::VerifyFull, "localhost", &certificate).await,
+        "trusted root, and the certificate names localhost"
+    );
+    assert_rejected(
         &tag,
         SslMode::VerifyFull,
         "127.0.0.1",
         &certificate,
-    ))
-    .await
-    .unwrap_err();
-    assert_certificate_rejected(&error, "not valid for name");
-    let error = encryption(tls_settings(
+        "not valid for name",
+    )
+    .await;
+    assert_rejected(
         &tag,
         SslMode::VerifyFull,
         "localhost",
         UNTRUSTED_CA,
-    ))
-    .await
-    .unwrap_err();
-    assert_certificate_rejected(&error, "UnknownIssuer");
+        "UnknownIssuer",
+    )
+    .await;
 }
 
 /// A server that refuses TLS fails `require` (permanently) and is fine for
@@ -207,10 +195,7 @@ async fn require_fails_where_the_server_has_no_tls() {
         .await
         .expect("a socket directory");
     let tag = unique_tag("tls_no_tls");
-    let (ssl, _) = encryption(tls_settings(&tag, SslMode::Prefer, directory.trim(), ""))
-        .await
-        .unwrap();
-    assert!(!ssl);
+    assert!(!encrypted(&tag, SslMode::Prefer, directory.trim(), "").await);
     let manager =
         PgManager::new(tls_settings(&tag, SslMode::Require, directory.trim(), "")).unwrap();
     let error = manager

@@ -34,41 +34,10 @@ pub struct Config {
     pub sqlite: SqliteConfig,
 }
 
-impl Config {
-    /// Every broken rule of both parts (empty when valid).
-    #[must_use]
-    pub fn problems(&self) -> Vec<ConfigError> {
-        <Self as Settings>::problems(self)
-    }
-
-    /// The first broken rule, if any.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        <Self as Settings>::validate(self)
-    }
-}
-
-impl Settings for Config {
-    fn settings() -> Vec<Setting<Self>> {
-        let pool = PoolConfig::settings()
-            .into_iter()
-            .map(|s| s.nest(None, |c: &Config| &c.pool, |c| &mut c.pool));
-        let sqlite = SqliteConfig::settings()
-            .into_iter()
-            .map(|s| s.nest(Some("sqlite"), |c: &Config| &c.sqlite, |c| &mut c.sqlite));
-        pool.chain(sqlite).collect()
-    }
-
-    fn problems(&self) -> Vec<ConfigError> {
-        let mut problems = self.pool.problems();
-        problems.extend(self.sqlite.problems());
-        problems
-    }
-
-    fn derive_defaults(&mut self, is_set: &dyn Fn(&str) -> bool) -> Vec<slotpool::config::Derived> {
-        // The pool's settings keep their names at the top level.
-        self.pool.derive_defaults(is_set)
-    }
-}
+slotpool::pool_and_section!(Config {
+    pool,
+    sqlite: SqliteConfig
+});
 
 impl Settings for SqliteConfig {
     fn settings() -> Vec<Setting<Self>> {
@@ -376,80 +345,20 @@ impl TempStore {
 }
 
 #[cfg(feature = "serde")]
-mod serde_impls {
-    use super::{Config, SqliteConfig};
+slotpool::serde_via_settings!(Config, SqliteConfig);
 
-    macro_rules! via_settings {
-        ($($ty:ty),*) => {$(
-            impl serde::Serialize for $ty {
-                fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                    slotpool::config::serialize(self, serializer)
-                }
-            }
-
-            impl<'de> serde::Deserialize<'de> for $ty {
-                fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                    slotpool::config::deserialize(deserializer)
-                }
-            }
-        )*};
-    }
-
-    via_settings!(Config, SqliteConfig);
-
-    macro_rules! via_keyword {
-        ($($ty:ty),*) => {$(
-            impl serde::Serialize for $ty {
-                fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                    serializer.serialize_str(self.as_str())
-                }
-            }
-
-            impl<'de> serde::Deserialize<'de> for $ty {
-                fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                    use slotpool::config::schema::SettingValue;
-                    let word = <String as serde::Deserialize>::deserialize(deserializer)?;
-                    <$ty>::from_text(&word).map_err(|_| {
-                        serde::de::Error::custom(format!(
-                            "invalid value \"{word}\": expected {}",
-                            <$ty>::expected()
-                        ))
-                    })
-                }
-            }
-        )*};
-    }
-
-    via_keyword!(
-        super::JournalMode,
-        super::Synchronous,
-        super::TempStore,
-        super::Locking
-    );
-}
+#[cfg(feature = "serde")]
+slotpool::serde_via_keyword!(JournalMode, Synchronous, TempStore, Locking);
 
 #[cfg(feature = "config")]
-impl Config {
+slotpool::config_loaders!(Config {
     /// Loads defaults < file profile < `SLOTPOOL_*` overrides (pool settings
     /// at the top of each profile, SQLite's in its `sqlite` table), and
     /// validates. See `slotpool::config::load_with_sources` for how the file
     /// and profile are chosen.
-    pub fn load(
-        path: Option<&std::path::Path>,
-        profile: Option<&str>,
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
-        slotpool::config::load_with_sources(path, profile, vars).map(|(config, _)| config)
-    }
-
+    fn load;
     /// Loads `profile` from TOML text over the defaults, and validates.
-    pub fn from_toml_str(text: &str, profile: &str) -> Result<Self, ConfigError> {
-        slotpool::config::from_toml_str(text, profile)
-    }
-
+    fn from_toml_str;
     /// The whole configuration as TOML: the pool's settings, then `[sqlite]`.
-    #[must_use]
-    pub fn to_toml_string(&self) -> String {
-        slotpool::config::to_toml_string(self)
-    }
-}
+    fn to_toml_string;
+});

@@ -166,6 +166,77 @@ pub fn to_toml_string<T: Settings>(config: &T) -> String {
     top
 }
 
+/// Writes a backend configuration's inherent `load`, `from_toml_str` and
+/// `to_toml_string` over [`load_with_sources`], [`from_toml_str`] and
+/// [`to_toml_string`]; the doc comment written before each name goes on
+/// that function.
+///
+/// ```
+/// use slotpool::PoolConfig;
+/// use slotpool::config::schema::{Setting, Settings};
+///
+/// #[derive(Debug, Clone, Default, PartialEq)]
+/// struct Config { pool: PoolConfig }
+///
+/// impl Settings for Config {
+///     fn settings() -> Vec<Setting<Self>> {
+///         PoolConfig::settings()
+///             .into_iter()
+///             .map(|s| s.nest(None, |c: &Config| &c.pool, |c| &mut c.pool))
+///             .collect()
+///     }
+///     fn problems(&self) -> Vec<slotpool::ConfigError> {
+///         self.pool.problems()
+///     }
+/// }
+///
+/// slotpool::config_loaders!(Config {
+///     /// Loads defaults < file profile < overrides, and validates.
+///     fn load;
+///     /// Loads `profile` from TOML text over the defaults, and validates.
+///     fn from_toml_str;
+///     /// The whole configuration as TOML.
+///     fn to_toml_string;
+/// });
+///
+/// let config = Config::from_toml_str("[profiles.dev]\nmax_size = 3\n", "dev").unwrap();
+/// assert_eq!(config.pool.max_size, 3);
+/// assert!(config.to_toml_string().contains("max_size = 3"));
+/// ```
+#[macro_export]
+macro_rules! config_loaders {
+    ($config:ty {
+        $(#[$load:meta])* fn load;
+        $(#[$from_toml_str:meta])* fn from_toml_str;
+        $(#[$to_toml_string:meta])* fn to_toml_string;
+    }) => {
+        impl $config {
+            $(#[$load])*
+            pub fn load(
+                path: ::std::option::Option<&::std::path::Path>,
+                profile: ::std::option::Option<&str>,
+                vars: impl ::std::iter::IntoIterator<Item = (::std::string::String, ::std::string::String)>,
+            ) -> ::std::result::Result<Self, $crate::ConfigError> {
+                $crate::config::load_with_sources(path, profile, vars).map(|(config, _)| config)
+            }
+
+            $(#[$from_toml_str])*
+            pub fn from_toml_str(
+                text: &str,
+                profile: &str,
+            ) -> ::std::result::Result<Self, $crate::ConfigError> {
+                $crate::config::from_toml_str(text, profile)
+            }
+
+            $(#[$to_toml_string])*
+            #[must_use]
+            pub fn to_toml_string(&self) -> ::std::string::String {
+                $crate::config::to_toml_string(self)
+            }
+        }
+    };
+}
+
 /// The environment variable overriding a setting of `T`, e.g.
 /// `SLOTPOOL_SQLITE_PATH` for `sqlite.path`.
 #[must_use]

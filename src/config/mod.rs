@@ -54,7 +54,12 @@
 //! produce assignments applied by one overlay routine (`source.rs`). A
 //! backend crate nests `PoolConfig` in its own configuration type and
 //! appends its section (`[sqlite]`, `[postgres]`) to the table, so one
-//! loader serves every backend and the core knows none of them.
+//! loader serves every backend and the core knows none of them. The glue
+//! such a type needs is written once, by macros the backends call:
+//! [`pool_and_section!`](crate::pool_and_section) (its `Settings`),
+//! `config_loaders!` (its `load`, `from_toml_str` and `to_toml_string`,
+//! feature `config`), and `serde_via_settings!` and `serde_via_keyword!`
+//! (feature `serde`).
 
 #![forbid(unsafe_code)]
 
@@ -96,6 +101,11 @@ pub use load::{
     DEFAULT_PROFILE, apply_env, env_var_for, from_file, from_toml_str, load_unvalidated,
     load_with_sources, process_env, profiles_in_file, setting_value, to_toml_string,
 };
+/// serde, for [`serde_via_settings!`](crate::serde_via_settings) and
+/// [`serde_via_keyword!`](crate::serde_via_keyword).
+#[cfg(feature = "serde")]
+#[doc(hidden)]
+pub use serde as __serde;
 #[cfg(feature = "serde")]
 pub use serde_impl::{deserialize, serialize};
 #[cfg(feature = "config")]

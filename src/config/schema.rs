@@ -532,6 +532,87 @@ macro_rules! settings {
     };
 }
 
+/// A backend's whole configuration, `$config { pool, $section }`: the
+/// pool's [`PoolConfig`](crate::PoolConfig) at the top level of a profile
+/// and the backend's settings (a [`Settings`] type) in the `[$section]`
+/// table. Implements [`Settings`] for it (the pool's settings, then the
+/// section's; both parts' problems; the pool's derived defaults) and writes
+/// its inherent `problems` and `validate`.
+///
+/// ```
+/// use slotpool::PoolConfig;
+/// use slotpool::config::schema::{Setting, Settings};
+///
+/// #[derive(Debug, Clone, Default, PartialEq)]
+/// struct CacheConfig { entries: u32 }
+///
+/// impl Settings for CacheConfig {
+///     fn settings() -> Vec<Setting<Self>> {
+///         slotpool::settings![CacheConfig; entries]
+///     }
+///     fn problems(&self) -> Vec<slotpool::ConfigError> {
+///         Vec::new()
+///     }
+/// }
+///
+/// #[derive(Debug, Clone, Default, PartialEq)]
+/// struct Config { pool: PoolConfig, cache: CacheConfig }
+///
+/// slotpool::pool_and_section!(Config { pool, cache: CacheConfig });
+///
+/// assert!(Config::settings().iter().any(|s| s.name() == "cache.entries"));
+/// assert!(Config::default().problems().is_empty());
+/// ```
+#[macro_export]
+macro_rules! pool_and_section {
+    ($config:ty { pool, $section:ident: $section_ty:ty $(,)? }) => {
+        impl $config {
+            /// Every broken rule of both parts (empty when valid).
+            #[must_use]
+            pub fn problems(&self) -> ::std::vec::Vec<$crate::ConfigError> {
+                <Self as $crate::config::schema::Settings>::problems(self)
+            }
+
+            /// The first broken rule, if any.
+            pub fn validate(&self) -> ::std::result::Result<(), $crate::ConfigError> {
+                <Self as $crate::config::schema::Settings>::validate(self)
+            }
+        }
+
+        impl $crate::config::schema::Settings for $config {
+            fn settings() -> ::std::vec::Vec<$crate::config::schema::Setting<Self>> {
+                let pool = <$crate::PoolConfig as $crate::config::schema::Settings>::settings()
+                    .into_iter()
+                    .map(|s| s.nest(None, |c: &$config| &c.pool, |c| &mut c.pool));
+                let section = <$section_ty as $crate::config::schema::Settings>::settings()
+                    .into_iter()
+                    .map(|s| {
+                        s.nest(
+                            Some(stringify!($section)),
+                            |c: &$config| &c.$section,
+                            |c| &mut c.$section,
+                        )
+                    });
+                pool.chain(section).collect()
+            }
+
+            fn problems(&self) -> ::std::vec::Vec<$crate::ConfigError> {
+                let mut problems = $crate::config::schema::Settings::problems(&self.pool);
+                problems.extend($crate::config::schema::Settings::problems(&self.$section));
+                problems
+            }
+
+            fn derive_defaults(
+                &mut self,
+                is_set: &dyn Fn(&str) -> bool,
+            ) -> ::std::vec::Vec<$crate::config::Derived> {
+                // The pool's settings keep their names at the top level.
+                $crate::config::schema::Settings::derive_defaults(&mut self.pool, is_set)
+            }
+        }
+    };
+}
+
 /// Collects rule violations for [`Settings::problems`].
 #[derive(Debug, Default)]
 pub struct Problems(Vec<ConfigError>);

@@ -169,6 +169,96 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 }
 
+/// Implements serde's `Serialize` and `Deserialize` for configuration
+/// types (each a [`Settings`] type) through [`serialize`] and
+/// [`deserialize`]; doc comments written before the types go on each
+/// `serialize`.
+///
+/// ```
+/// use slotpool::PoolConfig;
+/// use slotpool::config::schema::{Setting, Settings};
+///
+/// #[derive(Debug, Clone, Default, PartialEq)]
+/// struct Config { pool: PoolConfig }
+///
+/// impl Settings for Config {
+///     fn settings() -> Vec<Setting<Self>> {
+///         PoolConfig::settings()
+///             .into_iter()
+///             .map(|s| s.nest(None, |c: &Config| &c.pool, |c| &mut c.pool))
+///             .collect()
+///     }
+///     fn problems(&self) -> Vec<slotpool::ConfigError> {
+///         self.pool.problems()
+///     }
+/// }
+///
+/// slotpool::serde_via_settings!(Config);
+///
+/// let json = serde_json::to_string(&Config::default()).unwrap();
+/// assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), Config::default());
+/// ```
+#[macro_export]
+macro_rules! serde_via_settings {
+    (@one $config:ty, $(#[$doc:meta])*) => {
+        impl $crate::config::__serde::Serialize for $config {
+            $(#[$doc])*
+            fn serialize<S: $crate::config::__serde::Serializer>(
+                &self,
+                serializer: S,
+            ) -> ::std::result::Result<S::Ok, S::Error> {
+                $crate::config::serialize(self, serializer)
+            }
+        }
+
+        impl<'de> $crate::config::__serde::Deserialize<'de> for $config {
+            fn deserialize<D: $crate::config::__serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> ::std::result::Result<Self, D::Error> {
+                $crate::config::deserialize(deserializer)
+            }
+        }
+    };
+    ($(#[$doc:meta])*) => {};
+    ($(#[$doc:meta])* $config:ty $(, $rest:ty)* $(,)?) => {
+        $crate::serde_via_settings!(@one $config, $(#[$doc])*);
+        $crate::serde_via_settings!($(#[$doc])* $($rest),*);
+    };
+}
+
+/// Implements serde's `Serialize` and `Deserialize` for keyword types
+/// (made with [`keyword_enum!`](crate::keyword_enum)) as their words, read
+/// as the settings read them (any case).
+#[macro_export]
+macro_rules! serde_via_keyword {
+    ($($keyword:ty),+ $(,)?) => {$(
+        impl $crate::config::__serde::Serialize for $keyword {
+            fn serialize<S: $crate::config::__serde::Serializer>(
+                &self,
+                serializer: S,
+            ) -> ::std::result::Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> $crate::config::__serde::Deserialize<'de> for $keyword {
+            fn deserialize<D: $crate::config::__serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> ::std::result::Result<Self, D::Error> {
+                use $crate::config::schema::SettingValue as _;
+                let word: ::std::string::String =
+                    $crate::config::__serde::Deserialize::deserialize(deserializer)?;
+                <$keyword>::from_text(&word).map_err(|_| {
+                    <D::Error as $crate::config::__serde::de::Error>::custom(format!(
+                        "invalid value \"{word}\": expected {}",
+                        <$keyword>::expected()
+                    ))
+                })
+            }
+        }
+    )+};
+}
+
 impl serde::Serialize for PoolConfig {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serialize(self, serializer)

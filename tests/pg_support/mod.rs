@@ -1,29 +1,29 @@
 //! Helpers for the PostgreSQL integration tests (`tests/postgres.rs`).
 //!
-//! Owns: finding the server (or skipping loudly), per-test connection tags,
-//! the unpooled monitor connection that counts and kills a test's backends,
-//! bounded polling, and the TCP [`proxy`].
+//! Owns: per-test connection tags, the unpooled monitor connection that
+//! counts and kills a test's backends, and bounded polling, on the blocking
+//! `postgres` client. What slotpool-postgres's tests share with these (the
+//! server, skipping loudly, the monitor's SQL, the TCP [`proxy`]) is in
+//! [`server`] and [`proxy`], which its `tests/support` includes by path.
 //!
 //! Every pooled connection a test opens carries a unique `application_name`,
 //! so `pg_stat_activity` counts exactly that test's connections even when
 //! other tests (or other engineers) use the same server.
 
 pub mod proxy;
+pub mod server;
 
-use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use postgres::{Client, NoTls};
 
+pub use server::{PG_DB, PG_USER};
+use server::{PG_HOST, PG_PORT, PIDS_BY_TAG, TERMINATE_BY_TAG};
+
 /// Where the server listens.
-pub const PG_ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 5432);
-/// The role the tests connect as (trust auth, superuser: it may terminate
-/// other backends).
-pub const PG_USER: &str = "postgres";
-/// The database the tests use.
-pub const PG_DB: &str = "postgres";
+pub const PG_ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], PG_PORT);
 
 /// The server's socket address.
 pub fn pg_addr() -> SocketAddr {
@@ -33,7 +33,7 @@ pub fn pg_addr() -> SocketAddr {
 /// A libpq-style connection string to `port`, tagged with `application_name`.
 pub fn conn_string(port: u16, application_name: &str) -> String {
     format!(
-        "host=127.0.0.1 port={port} user={PG_USER} dbname={PG_DB} \
+        "host={PG_HOST} port={port} user={PG_USER} dbname={PG_DB} \
          application_name={application_name} connect_timeout=1"
     )
 }
@@ -58,19 +58,7 @@ pub fn monitor_or_skip(test: &str) -> Option<Monitor> {
     match Monitor::connect(test) {
         Ok(monitor) => Some(monitor),
         Err(why) => {
-            let required = std::env::var("SLOTPOOL_REQUIRE_PG").is_ok_and(|value| value == "1");
-            assert!(
-                !required,
-                "SLOTPOOL_REQUIRE_PG=1 but PostgreSQL is not reachable at 127.0.0.1:5432 \
-                 as user '{PG_USER}', database '{PG_DB}': {why}"
-            );
-            // Written to the stderr handle, not with `eprintln!`, which the
-            // test harness captures and hides for passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n*** SKIPPED: PostgreSQL not reachable at 127.0.0.1:5432 ({why}); \
-                 test `{test}` did NOT run. Set SLOTPOOL_REQUIRE_PG=1 to make this a failure. ***\n"
-            );
+            server::skip(test, &server::unreachable(&why));
             None
         }
     }
@@ -111,10 +99,7 @@ impl Monitor {
     /// The process ids of the backends tagged `tag`.
     pub fn pids(&mut self, tag: &str) -> Vec<i32> {
         self.client
-            .query(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid",
-                &[&tag],
-            )
+            .query(PIDS_BY_TAG, &[&tag])
             .expect("query pg_stat_activity")
             .iter()
             .map(|row| row.get(0))
@@ -140,15 +125,7 @@ impl Monitor {
     pub fn terminate_all(&mut self, tag: &str) -> Vec<i32> {
         let killed: Vec<i32> = self
             .client
-            .query(
-                // CASE fixes the evaluation order: with a plain `AND` the
-                // planner may call pg_terminate_backend before the tag filter,
-                // on every backend of the server.
-                "SELECT pid FROM pg_stat_activity WHERE CASE \
-                 WHEN application_name = $1 AND pid <> pg_backend_pid() \
-                 THEN pg_terminate_backend(pid, 5000) ELSE false END",
-                &[&tag],
-            )
+            .query(TERMINATE_BY_TAG, &[&tag])
             .expect("pg_terminate_backend")
             .iter()
             .map(|row| row.get(0))

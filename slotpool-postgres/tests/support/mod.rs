@@ -2,52 +2,32 @@
 //! loudly, or failing under `SLOTPOOL_REQUIRE_PG=1`), per-test tags, an
 //! unpooled monitor connection, temporary roles, and bounded polling.
 //!
-//! Owns: everything the test files share; copied in spirit from the root's
-//! `tests/pg_support` (which uses the blocking `postgres` crate), not
-//! depending on it. Each test file uses part of it. It may not touch the
-//! server's configuration (`scripts/pg-test-setup.sh` does, once).
+//! Owns: everything the test files share, on `tokio-postgres`. What the
+//! root's `tests/pg_support` (on the blocking `postgres` crate) shares with
+//! it is that directory's: [`server`] (the server, skipping loudly, the
+//! monitor's SQL) and [`proxy`], included by path. Each test file uses part
+//! of it. It may not touch the server's configuration
+//! (`scripts/pg-test-setup.sh` does, once).
 #![allow(dead_code)]
 
 pub mod logs;
+#[path = "../../../tests/pg_support/proxy.rs"]
 pub mod proxy;
+#[path = "../../../tests/pg_support/server.rs"]
+mod server;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use slotpool_postgres::{PgConfig, Recycling, SslMode};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-/// Where the server listens.
-pub const PG_HOST: &str = "127.0.0.1";
-/// Its port.
-pub const PG_PORT: u16 = 5432;
-/// The superuser the tests connect as (trust auth for local connections).
-pub const PG_USER: &str = "postgres";
-/// The database the tests use unless they say otherwise.
-pub const PG_DB: &str = "postgres";
+pub use server::{PG_DB, PG_HOST, PG_PORT, PG_USER, skip};
+use server::{PIDS_BY_TAG, TERMINATE_BY_TAG};
+
 /// The group whose members must log in with a password (see
 /// `scripts/pg-test-setup.sh`).
 pub const PASSWORD_GROUP: &str = "slotpool_password_auth";
-
-/// Whether CI demands the server (`SLOTPOOL_REQUIRE_PG=1`).
-pub fn required() -> bool {
-    std::env::var("SLOTPOOL_REQUIRE_PG").is_ok_and(|value| value == "1")
-}
-
-/// Prints a skip notice that the harness does not hide, or panics when the
-/// server is required.
-pub fn skip(test: &str, why: &str) {
-    assert!(
-        !required(),
-        "SLOTPOOL_REQUIRE_PG=1 but test `{test}` cannot run: {why}"
-    );
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n*** SKIPPED: test `{test}` did NOT run: {why}. \
-         Set SLOTPOOL_REQUIRE_PG=1 to make this a failure. ***\n"
-    );
-}
 
 /// A unique `application_name` for one test: `sp_<test>_<pid>_<n>`, at
 /// most 63 bytes (longer names would be truncated and merge tags).
@@ -89,12 +69,7 @@ pub async fn monitor_or_skip(test: &str) -> Option<Monitor> {
     match Monitor::connect(test).await {
         Ok(monitor) => Some(monitor),
         Err(why) => {
-            skip(
-                test,
-                &format!(
-                    "PostgreSQL is not reachable at {PG_HOST}:{PG_PORT} as `{PG_USER}` ({why})"
-                ),
-            );
+            skip(test, &server::unreachable(&why));
             None
         }
     }
@@ -164,10 +139,7 @@ impl Monitor {
     /// Process ids of the backends tagged `tag`.
     pub async fn pids(&self, tag: &str) -> Vec<i32> {
         self.client
-            .query(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid",
-                &[&tag],
-            )
+            .query(PIDS_BY_TAG, &[&tag])
             .await
             .expect("query pg_stat_activity")
             .iter()
@@ -194,14 +166,7 @@ impl Monitor {
     pub async fn terminate_all(&self, tag: &str) -> Vec<i32> {
         let killed: Vec<i32> = self
             .client
-            .query(
-                // CASE fixes the evaluation order, so only tagged backends
-                // are terminated.
-                "SELECT pid FROM pg_stat_activity WHERE CASE \
-                 WHEN application_name = $1 AND pid <> pg_backend_pid() \
-                 THEN pg_terminate_backend(pid, 5000) ELSE false END",
-                &[&tag],
-            )
+            .query(TERMINATE_BY_TAG, &[&tag])
             .await
             .expect("pg_terminate_backend")
             .iter()
