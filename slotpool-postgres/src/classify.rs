@@ -86,7 +86,7 @@ fn connect_class(error: &tokio_postgres::Error) -> ErrorClass {
     }
 }
 
-fn open_class(error: &tokio_postgres::Error) -> ErrorClass {
+pub(crate) fn open_class(error: &tokio_postgres::Error) -> ErrorClass {
     if error.is_closed() {
         return ErrorClass::Permanent;
     }

@@ -12,6 +12,7 @@ use std::ops::Deref;
 use tokio::task::JoinHandle;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Error, Row, SimpleQueryMessage, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::statement_cache::{StatementCache, StatementCacheStats};
 use crate::tracked::tracked_methods;
@@ -36,15 +37,32 @@ pub struct PgConnection {
     tracker: Tracker,
     cache: StatementCache,
     task: JoinHandle<()>,
+    /// Where and how to send a cancel request when the connection is closed
+    /// with a statement possibly still running (see `Drop`).
+    canceller: Canceller,
+}
+
+/// What closing an interrupted connection needs to cancel its statement:
+/// the runtime it was opened on (a close may run on a pool thread) and the
+/// TLS connector for the cancel request's own connection.
+pub(crate) struct Canceller {
+    pub(crate) runtime: tokio::runtime::Handle,
+    pub(crate) tls: MakeRustlsConnect,
 }
 
 impl PgConnection {
-    pub(crate) fn new(client: Client, task: JoinHandle<()>, cache: StatementCache) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        task: JoinHandle<()>,
+        cache: StatementCache,
+        canceller: Canceller,
+    ) -> Self {
         Self {
             client,
             tracker: Tracker::default(),
             cache,
             task,
+            canceller,
         }
     }
 
@@ -129,10 +147,21 @@ impl Drop for PgConnection {
     /// Normally the client's drop ends the connection task gracefully (a
     /// Terminate message, then the socket closes). If a statement may still
     /// be running, the task is aborted instead, closing the socket at once
-    /// rather than waiting for the statement's results.
+    /// rather than waiting for the statement's results, and a cancel request
+    /// is sent for it, so the server does not run it to the end for nobody
+    /// (a backend notices a closed client only when it next writes). The
+    /// cancel can arrive late without harm: it names this backend, which no
+    /// other borrower will ever use.
     fn drop(&mut self) {
         if self.tracker.dirt().interrupted {
             self.task.abort();
+            let cancel = self.client.cancel_token();
+            let tls = self.canceller.tls.clone();
+            drop(self.canceller.runtime.spawn(async move {
+                if let Err(error) = cancel.cancel_query(tls).await {
+                    tracing::debug!(%error, "cancel request for an interrupted statement failed");
+                }
+            }));
         }
     }
 }

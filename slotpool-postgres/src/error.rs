@@ -92,7 +92,7 @@ pub enum PgError {
     #[error("the connection to the server is closed")]
     Closed,
 
-    /// A reset or cancel request did not finish within `connect_timeout`.
+    /// A reset did not finish within `connect_timeout`.
     #[error("{what} took longer than {timeout:?}")]
     Timeout {
         /// What was waited for.

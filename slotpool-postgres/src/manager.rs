@@ -15,7 +15,7 @@ use slotpool::{AsyncManager, ErrorClass};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::classify::classify;
-use crate::connection::PgConnection;
+use crate::connection::{Canceller, PgConnection};
 use crate::credentials::{Credentials, CredentialsProvider, StaticCredentials};
 use crate::error::{PgError, describe};
 use crate::keywords::Recycling;
@@ -205,7 +205,11 @@ impl PgManager {
             self.settings.statement_cache_capacity as usize,
             self.counters.clone(),
         );
-        Ok(PgConnection::new(client, task, cache))
+        let canceller = Canceller {
+            runtime,
+            tls: self.tls.clone(),
+        };
+        Ok(PgConnection::new(client, task, cache, canceller))
     }
 }
 
@@ -222,7 +226,7 @@ impl AsyncManager for PgManager {
     }
 
     fn has_broken(&self, conn: &mut PgConnection) -> bool {
-        conn.client().is_closed() || conn.tracker().statements_discarded()
+        conn.client().is_closed() || conn.tracker().must_close()
     }
 
     fn needs_reset(&self, conn: &mut PgConnection) -> bool {
@@ -231,13 +235,8 @@ impl AsyncManager for PgManager {
 
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), PgError> {
         let dirt = conn.dirt();
-        let result = reset::reset(
-            conn,
-            self.settings.recycling,
-            self.tls.clone(),
-            self.settings.connect_timeout,
-        )
-        .await;
+        let result =
+            reset::reset(conn, self.settings.recycling, self.settings.connect_timeout).await;
         tracing::debug!(
             server = %self.target.name,
             ?dirt,

@@ -101,7 +101,7 @@ pub struct PgConfig {
     /// Bound on the whole connect: DNS, TCP, TLS, authentication and the
     /// startup parameters (tokio-postgres's own `connect_timeout` covers
     /// only the TCP connect of each address; it is set to this too). Also
-    /// bounds each reset and each cancel request. `"off"` waits forever.
+    /// bounds each reset. `"off"` waits forever.
     /// Default: 10s.
     pub connect_timeout: Option<Duration>,
 

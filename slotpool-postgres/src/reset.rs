@@ -5,15 +5,16 @@
 //! run (the pool does, through the manager's `is_valid`, `needs_reset` and
 //! `reset`).
 //!
-//! A reset is one round trip in the usual case:
+//! A reset is one round trip in the usual case. (A connection whose tracked
+//! call was interrupted never gets here: its statement may still run, and
+//! tokio-postgres's cancel request returns before the server acts on it, so
+//! a late cancel would hit the next borrower's statement; the pool closes
+//! it instead, through `has_broken`.)
 //!
-//! 1. If a tracked call was interrupted, a cancel request first (its
-//!    statement may still be running; the next statement would queue behind
-//!    it).
-//! 2. If a transaction may be open: `ROLLBACK`, followed in the same
+//! 1. If a transaction may be open: `ROLLBACK`, followed in the same
 //!    message by the clean-up batch when session state changed (or always,
 //!    in `clean` mode).
-//! 3. Otherwise (`clean` mode, or only session state changed): the batch,
+//! 2. Otherwise (`clean` mode, or only session state changed): the batch,
 //!    led by a check that no transaction from before is open
 //!    (`transaction_timestamp() = statement_timestamp()` holds only in a
 //!    transaction that this message began). If one is, or the session is in
@@ -30,7 +31,6 @@ use std::time::Duration;
 
 use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::error::SqlState;
-use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::connection::PgConnection;
 use crate::error::PgError;
@@ -65,22 +65,13 @@ pub(crate) async fn validate(conn: &PgConnection, mode: Recycling) -> Result<(),
     }
 }
 
-/// `reset`: see the module docs. `cancel_tls` opens the cancel request's
-/// connection; `bound` limits the cancel and each round trip.
+/// `reset`: see the module docs. `bound` limits each round trip.
 pub(crate) async fn reset(
     conn: &PgConnection,
     mode: Recycling,
-    cancel_tls: MakeRustlsConnect,
     bound: Option<Duration>,
 ) -> Result<(), PgError> {
     let dirt = conn.dirt();
-    if dirt.interrupted {
-        let cancel = conn.client().cancel_token();
-        bounded("the cancel request", bound, async {
-            cancel.cancel_query(cancel_tls).await.map_err(PgError::from)
-        })
-        .await?;
-    }
     let scrub = mode == Recycling::Clean || dirt.session || dirt.prepared;
     let body = if scrub {
         format!("{CLEAN_UP_BATCH} {DEALLOCATE_SQL_PREPARED}")
@@ -88,8 +79,8 @@ pub(crate) async fn reset(
         String::new()
     };
     let rollback = format!("ROLLBACK; {body}");
-    if dirt.transaction || dirt.interrupted {
-        bounded("the reset", bound, send(conn, &rollback, dirt.interrupted)).await?;
+    if dirt.transaction {
+        bounded("the reset", bound, send(conn, &rollback)).await?;
     } else {
         let checked = format!("{NO_TRANSACTION_FROM_BEFORE} {body}");
         let clean = bounded("the reset", bound, async {
@@ -103,24 +94,19 @@ pub(crate) async fn reset(
         })
         .await?;
         if !clean {
-            bounded("the reset", bound, send(conn, &rollback, false)).await?;
+            bounded("the reset", bound, send(conn, &rollback)).await?;
         }
     }
     conn.tracker().reset_done();
     Ok(())
 }
 
-/// Sends `batch`; after a cancel request, a batch the late cancel hit
-/// (57014) is sent once more.
-async fn send(conn: &PgConnection, batch: &str, cancelled: bool) -> Result<(), PgError> {
-    match conn.client().batch_execute(batch).await {
-        Err(error) if cancelled && error.code() == Some(&SqlState::QUERY_CANCELED) => conn
-            .client()
-            .batch_execute(batch)
-            .await
-            .map_err(PgError::from),
-        other => other.map_err(PgError::from),
-    }
+/// Sends `batch`.
+async fn send(conn: &PgConnection, batch: &str) -> Result<(), PgError> {
+    conn.client()
+        .batch_execute(batch)
+        .await
+        .map_err(PgError::from)
 }
 
 fn first_value(messages: &[SimpleQueryMessage]) -> Option<&str> {

@@ -57,6 +57,13 @@ impl SqlStatement for Statement {
     }
 }
 
+/// Whether a call's error finishes the connection (closed, an I/O error,
+/// a FATAL: see [`classify`](crate::classify)), so that the pool closes it
+/// on return without waiting for `is_closed()` to notice.
+fn finishes_the_connection(error: &Error) -> bool {
+    crate::classify::open_class(error) == slotpool::ErrorClass::Permanent
+}
+
 /// What a tracked call does with its SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -78,8 +85,11 @@ pub(crate) async fn run<R>(
     let effects: Effects = sql.map(sql_scan::scan).unwrap_or_default();
     tracker.before(&effects);
     let result = tracker.in_flight(call).await;
-    if result.is_ok() && kind == Kind::Execute {
-        tracker.succeeded(&effects);
+    match &result {
+        Ok(_) if kind == Kind::Execute => tracker.succeeded(&effects),
+        Ok(_) => {}
+        Err(error) if finishes_the_connection(error) => tracker.finished(),
+        Err(_) => {}
     }
     if effects.discards_statements {
         // The server forgot them; the cache must not hand them out.

@@ -16,6 +16,11 @@ const INTERRUPTED: u8 = 2;
 const SESSION: u8 = 4;
 const PREPARED: u8 = 8;
 const DISCARDED: u8 = 16;
+/// A tracked call failed with an error that finishes the connection
+/// (classified permanent: closed, I/O, FATAL). `is_closed()` turns true
+/// only once the connection task has noticed, which can be after the
+/// borrower returned the connection.
+const FINISHED: u8 = 32;
 
 /// What a connection saw a borrower leave behind. All `false` on a clean
 /// connection; [`PgManager`](crate::PgManager)'s `needs_reset` is `true`
@@ -29,7 +34,10 @@ pub struct Dirt {
     /// without a later `COMMIT`/`ROLLBACK` that succeeded.
     pub transaction: bool,
     /// A tracked call's future was dropped before it finished: its
-    /// statement may still be running, and the reset cancels it.
+    /// statement may still be running, so the pool closes the connection on
+    /// return (`has_broken`). A cancel request would not do: tokio-postgres
+    /// returns before the server acts on it, and a late cancel hits the
+    /// next borrower's statement (57014).
     pub interrupted: bool,
     /// Session state changed (`SET`, `LISTEN`, a temporary table, a session
     /// advisory lock, ...), or a borrower said so with
@@ -42,6 +50,10 @@ pub struct Dirt {
     /// cannot re-create: the pool closes such a connection on return
     /// (`has_broken`).
     pub statements_discarded: bool,
+    /// A tracked call failed with an error that finishes the connection (it
+    /// was terminated, closed, or hit an I/O error): the pool closes it on
+    /// return even before tokio-postgres reports it closed.
+    pub finished: bool,
 }
 
 impl Dirt {
@@ -79,17 +91,28 @@ impl Tracker {
             session: bits & SESSION != 0,
             prepared: bits & PREPARED != 0,
             statements_discarded: bits & DISCARDED != 0,
+            finished: bits & FINISHED != 0,
         }
     }
 
-    /// Whether anything but a discarded statement set is dirty (that one
-    /// is handled by closing the connection, not by a reset).
+    /// Whether anything a reset can clean is dirty (a discarded statement
+    /// set, an interrupted call and a finished connection are handled by
+    /// closing the connection instead).
     pub(crate) fn needs_reset(&self) -> bool {
-        self.bits() & !DISCARDED != 0
+        self.bits() & !(DISCARDED | INTERRUPTED | FINISHED) != 0
     }
 
-    pub(crate) fn statements_discarded(&self) -> bool {
-        self.bits() & DISCARDED != 0
+    /// Whether the connection must be closed rather than reset: its
+    /// statements were discarded, a call was interrupted (its statement may
+    /// still run, and a cancel request would race the next borrower's), or
+    /// a call failed in a way that finishes the connection.
+    pub(crate) fn must_close(&self) -> bool {
+        self.bits() & (DISCARDED | INTERRUPTED | FINISHED) != 0
+    }
+
+    /// A tracked call failed with an error that finishes the connection.
+    pub(crate) fn finished(&self) {
+        self.set(FINISHED);
     }
 
     /// Before sending `effects`' SQL: record what it may leave behind,
@@ -132,10 +155,10 @@ impl Tracker {
         self.set(SESSION);
     }
 
-    /// After a successful reset: clean again (a discarded statement set
-    /// stays: the connection is closed on return).
+    /// After a successful reset: clean again (what closes the connection
+    /// stays).
     pub(crate) fn reset_done(&self) {
-        self.clear(!DISCARDED);
+        self.clear(!(DISCARDED | INTERRUPTED | FINISHED));
     }
 
     /// A guard for one tracked call.

@@ -20,7 +20,7 @@ use crate::tracker::Tracker;
 /// [`tokio_postgres::Transaction`]. Dropping it rolls it back (tokio-postgres
 /// queues the `ROLLBACK` ahead of anything sent later), so the connection
 /// no longer counts as in a transaction; if a statement was interrupted,
-/// the reset still cancels it.
+/// the connection is closed on return.
 pub struct PgTransaction<'a> {
     inner: Option<Transaction<'a>>,
     tracker: &'a Tracker,
