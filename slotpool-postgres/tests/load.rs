@@ -21,6 +21,10 @@
 //!   borrower just got 57P01 is handed out again within the validation
 //!   window.
 //!
+//! The tests run one at a time (`one_at_a_time`): each drives 64 tasks on
+//! a 2-worker runtime, and several at once on a 2-core machine starve each
+//! other's connects past their bounds.
+//!
 //! The single-connection versions (a killed idle connection replaced, an
 //! abandoned query cancelled on return, rotation with trust-auth roles, an
 //! outage behind a proxy) are in `pool.rs`; a server restart under load is
@@ -124,6 +128,13 @@ impl Run {
     }
 }
 
+/// Serialises the tests of this file (see the module docs); a failed test
+/// does not block the rest (tokio's mutex is not poisoned).
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
 /// Waits for every task, at most [`HARD_LIMIT`] after `started`; a task's
 /// panic is raised here.
 async fn join_all<T>(started: Instant, handles: Vec<JoinHandle<T>>) -> Vec<T> {
@@ -205,6 +216,7 @@ const EXCLUSIVE_REQUESTS_PER_TASK: u64 = 40;
 /// meet in the set, or see each other's token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_tasks_on_eight_connections_never_share_one() {
+    let _serial = one_at_a_time().await;
     let test = "sixty_four_tasks_on_eight_connections_never_share_one";
     let Some(monitor) = monitor_or_skip(test).await else {
         return;
@@ -439,6 +451,7 @@ struct Retried {
 /// their retry in every run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminated_backends_cost_at_most_one_retry() {
+    let _serial = one_at_a_time().await;
     let test = "terminated_backends_cost_at_most_one_retry";
     let Some(monitor) = monitor_or_skip(test).await else {
         return;
@@ -599,6 +612,7 @@ const NEW_PASSWORD: &str = "L0ad-n3w-passw0rd";
 /// documents.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_rotate_under_load_without_a_failed_request() {
+    let _serial = one_at_a_time().await;
     let test = "credentials_rotate_under_load_without_a_failed_request";
     let Some(monitor) = monitor_or_skip(test).await else {
         return;
@@ -889,6 +903,7 @@ async fn checked(conn: &PgConnection, counts: &StormCounts) -> Result<(), String
 /// one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_gets_and_queries_leave_nothing_to_the_next_borrower() {
+    let _serial = one_at_a_time().await;
     let test = "cancelled_gets_and_queries_leave_nothing_to_the_next_borrower";
     let Some(monitor) = monitor_or_skip(test).await else {
         return;
@@ -980,6 +995,7 @@ async fn cancelled_gets_and_queries_leave_nothing_to_the_next_borrower() {
 /// borrower's statement must not be the one the cancel request hits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_request_for_a_finished_statement_never_hits_the_next_borrower() {
+    let _serial = one_at_a_time().await;
     let test = "a_cancel_request_for_a_finished_statement_never_hits_the_next_borrower";
     let Some(_monitor) = monitor_or_skip(test).await else {
         return;
@@ -1019,6 +1035,7 @@ async fn a_cancel_request_for_a_finished_statement_never_hits_the_next_borrower(
 /// not get that connection: the client has been told the session is over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_killed_under_its_borrower_is_not_handed_out_again() {
+    let _serial = one_at_a_time().await;
     let test = "a_connection_killed_under_its_borrower_is_not_handed_out_again";
     let Some(monitor) = monitor_or_skip(test).await else {
         return;
