@@ -22,7 +22,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Compare pooled and unpooled SQLite access (ops/s and latency percentiles).
+    /// Compare pooled and unpooled database access, SQLite or PostgreSQL
+    /// (ops/s and latency percentiles).
     Bench(BenchArgs),
     /// Show the effective configuration, or check a configuration file.
     #[command(subcommand)]
@@ -55,6 +56,17 @@ pub enum Workload {
     Write,
     /// 90% reads, 10% writes.
     Mixed,
+}
+
+/// The database `bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// SQLite through rusqlite: a temporary file, or --db.
+    Sqlite,
+    /// PostgreSQL through tokio-postgres (slotpool-postgres): the server at
+    /// --url.
+    Postgres,
 }
 
 /// Pools to compare against besides slotpool.
@@ -97,16 +109,36 @@ impl From<LockingArg> for Locking {
                   Without --db the bench's own temporary file is private to this process, so \
                   it is opened with sqlite.locking = process (unix-excl: no -shm file, no \
                   fcntl per read); with --db the configured sqlite.locking applies \
-                  (default shared), since the file may be shared. --locking overrides both."
+                  (default shared), since the file may be shared. --locking overrides both.\n\n\
+                  --backend postgres --url URL: the same workloads against a PostgreSQL \
+                  server, each worker a tokio task. `unpooled` opens a new connection \
+                  (TCP, TLS per the url's sslmode, authentication, startup) for every \
+                  operation, prepares the statement on it and closes it; `slotpool` uses a \
+                  Pool<Async<PgManager>> of `max_size` connections (get_async, the cached \
+                  statement, return). Both open connections with the same PgManager. The \
+                  server's database gets the same two tables (created if missing, kept; \
+                  writes add rows to slotpool_bench_log). The pool settings come from \
+                  --config/--profile and SLOTPOOL_* as for SQLite; the [sqlite] section is \
+                  not used."
 )]
 pub struct BenchArgs {
+    /// The database to benchmark.
+    #[arg(long, value_enum, value_name = "BACKEND", default_value_t = BackendKind::Sqlite)]
+    pub backend: BackendKind,
+    /// PostgreSQL server (needed by --backend postgres): a libpq connection
+    /// string, `postgresql://user@host:5432/db?sslmode=disable` or
+    /// `host=... user=... dbname=...`.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
     /// Operation mix.
     #[arg(long, value_enum, default_value_t = Workload::Read)]
     pub workload: Workload,
-    /// Threads issuing operations.
+    /// Workers issuing operations: threads (SQLite) or tokio tasks
+    /// (PostgreSQL).
     #[arg(long, value_name = "N", default_value_t = 2, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub workers: u32,
-    /// Operations per variant [default: 50000].
+    /// Operations per variant [default: 50000; with --backend postgres,
+    /// --duration 3s].
     #[arg(long, value_name = "N", conflicts_with = "duration", value_parser = clap::value_parser!(u64).range(1..))]
     pub ops: Option<u64>,
     /// Run each variant for this long instead of a fixed count (e.g. `5s`, `500ms`).
@@ -116,15 +148,15 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub rows: u32,
     /// SQLite database file; default: a fresh file in a temporary directory.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "url")]
     pub db: Option<PathBuf>,
     /// How every variant locks the database file (`sqlite.locking`)
     /// [default: process for the temporary file, the configured
     /// `sqlite.locking` with --db].
-    #[arg(long, value_enum, value_name = "MODE")]
+    #[arg(long, value_enum, value_name = "MODE", conflicts_with = "url")]
     pub locking: Option<LockingArg>,
-    /// Also measure another pool.
-    #[arg(long, value_enum, value_name = "POOL")]
+    /// Also measure another pool (SQLite only).
+    #[arg(long, value_enum, value_name = "POOL", conflicts_with = "url")]
     pub compare: Vec<Competitor>,
     /// Write the results as JSON to this file.
     #[arg(long, value_name = "FILE")]

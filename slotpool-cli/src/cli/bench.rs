@@ -5,7 +5,8 @@
 //! know how a variant talks to SQLite (see `backends`).
 //!
 //! Owns: the run plan (ops or duration, workers, mix), worker threads,
-//! per-operation timing into HDR histograms, and the progress bar.
+//! per-operation timing into HDR histograms, and the progress bar. The
+//! PostgreSQL run (`--backend postgres`) is `pg_bench`'s, on this plan.
 //!
 //! Locking: without `--db` the database is a fresh file in a temporary
 //! directory that no other process knows of, so every variant opens it with
@@ -39,10 +40,11 @@ use slotpool::Manager;
 use slotpool_sqlite::Locking;
 use slotpool_sqlite::SqliteManager;
 
-use super::args::{BenchArgs, Competitor, Workload};
+use super::args::{BackendKind, BenchArgs, Competitor, Workload};
 use super::backends::{self, Backend, OpError, R2d2, Slotpool, Unpooled};
 use super::config_cmd;
 use super::error::CliError;
+use super::pg_bench;
 use super::plot;
 use super::report::{self, BenchReport, VariantResult};
 
@@ -51,25 +53,37 @@ use super::report::{self, BenchReport, VariantResult};
 pub const DEFAULT_OPS: u64 = 50_000;
 
 /// Untimed operations per worker before each variant is measured.
-const WARMUP_OPS: u64 = 200;
+pub(super) const WARMUP_OPS: u64 = 200;
 
 /// Progress is published every this many operations per worker.
 const PROGRESS_BATCH: u64 = 256;
 
 /// Longest latency the histograms hold; longer ones are clamped.
-const MAX_LATENCY_NS: u64 = 60_000_000_000;
+pub(super) const MAX_LATENCY_NS: u64 = 60_000_000_000;
 
 /// When a run stops.
 #[derive(Debug, Clone, Copy)]
-enum Stop {
+pub(super) enum Stop {
     /// After this many operations in total.
     Ops(u64),
     /// After this long.
     Duration(Duration),
 }
 
-/// `slotpool bench`.
+/// `slotpool bench`: SQLite here, PostgreSQL in `pg_bench`.
 pub fn run(args: &BenchArgs) -> Result<(), CliError> {
+    match args.backend {
+        BackendKind::Sqlite => run_sqlite(args),
+        BackendKind::Postgres => pg_bench::run(args),
+    }
+}
+
+fn run_sqlite(args: &BenchArgs) -> Result<(), CliError> {
+    if args.url.is_some() {
+        return Err(CliError::Usage(
+            "--url names a PostgreSQL server: add --backend postgres".to_owned(),
+        ));
+    }
     let mut config = config_cmd::load(&args.source)?;
     // The temporary directory lives until the end of the run.
     let (db, _temp_dir) = match &args.db {
@@ -87,17 +101,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     // process` on a non-unix target must fail as the setting would.
     config.validate()?;
 
-    let stop = match (args.duration, args.ops) {
-        (Some(duration), _) => Stop::Duration(duration),
-        (None, ops) => Stop::Ops(ops.unwrap_or(DEFAULT_OPS)),
-    };
-    let plan = Plan {
-        workload: args.workload,
-        workers: args.workers,
-        rows: args.rows,
-        stop,
-        quiet: args.quiet,
-    };
+    let plan = Plan::new(args, Stop::Ops(DEFAULT_OPS));
 
     // Create and seed the database through the same opener every variant
     // uses: a bad path fails here, before anything is timed, with SQLite's
@@ -156,12 +160,18 @@ fn dedup(competitors: &[Competitor]) -> Vec<Competitor> {
 }
 
 /// What every variant runs.
-struct Plan {
-    workload: Workload,
-    workers: u32,
-    rows: u32,
-    stop: Stop,
-    quiet: bool,
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Plan {
+    /// The operation mix.
+    pub(super) workload: Workload,
+    /// Threads or tasks issuing operations.
+    pub(super) workers: u32,
+    /// Rows in the items table.
+    pub(super) rows: u32,
+    /// When each variant's run stops.
+    pub(super) stop: Stop,
+    /// No progress bar.
+    pub(super) quiet: bool,
 }
 
 /// The plan, as the report states it.
@@ -193,7 +203,78 @@ struct Tally {
 }
 
 impl Plan {
-    fn describe(&self) -> PlanSummary {
+    /// The plan `args` ask for; `default` when neither `--ops` nor
+    /// `--duration` is given.
+    pub(super) fn new(args: &BenchArgs, default: Stop) -> Self {
+        let stop = match (args.duration, args.ops) {
+            (Some(duration), _) => Stop::Duration(duration),
+            (None, Some(ops)) => Stop::Ops(ops),
+            (None, None) => default,
+        };
+        Self {
+            workload: args.workload,
+            workers: args.workers,
+            rows: args.rows,
+            stop,
+            quiet: args.quiet,
+        }
+    }
+
+    /// `worker`'s share of `stop`'s operations (`u64::MAX` for a duration).
+    pub(super) fn quota(&self, stop: Stop, worker: u32) -> u64 {
+        match stop {
+            Stop::Ops(total) => {
+                let workers = u64::from(self.workers);
+                total / workers + u64::from(u64::from(worker) < total % workers)
+            }
+            Stop::Duration(_) => u64::MAX,
+        }
+    }
+
+    /// When a run of `stop` begun at `started` ends, if it is timed.
+    pub(super) fn deadline(stop: Stop, started: Instant) -> Option<Instant> {
+        match stop {
+            Stop::Duration(duration) => Some(started + duration),
+            Stop::Ops(_) => None,
+        }
+    }
+
+    /// Whether the next operation is a write (one in ten for `mixed`).
+    pub(super) fn is_write(&self, rng: &mut fastrand::Rng) -> bool {
+        match self.workload {
+            Workload::Read => false,
+            Workload::Write => true,
+            Workload::Mixed => rng.u8(0..10) == 0,
+        }
+    }
+
+    /// Publishes a worker's progress after `done` operations (every
+    /// `PROGRESS_BATCH`), as operations or as elapsed time.
+    pub(super) fn publish(
+        bar: &ProgressBar,
+        done: u64,
+        deadline: Option<Instant>,
+        started: Instant,
+        now: Instant,
+    ) {
+        if done.is_multiple_of(PROGRESS_BATCH) {
+            match deadline {
+                Some(_) => {
+                    bar.set_position(u64::try_from((now - started).as_millis()).unwrap_or(u64::MAX))
+                }
+                None => bar.inc(PROGRESS_BATCH),
+            }
+        }
+    }
+
+    /// Publishes the operations a worker did after its last batch.
+    pub(super) fn publish_rest(bar: &ProgressBar, done: u64, deadline: Option<Instant>) {
+        if deadline.is_none() {
+            bar.inc(done % PROGRESS_BATCH);
+        }
+    }
+
+    pub(super) fn describe(&self) -> PlanSummary {
         let (ops, duration) = match self.stop {
             Stop::Ops(ops) => (Some(ops), None),
             Stop::Duration(duration) => (None, Some(duration)),
@@ -207,7 +288,7 @@ impl Plan {
         }
     }
 
-    fn progress(&self, name: &str) -> ProgressBar {
+    pub(super) fn progress(&self, name: &str) -> ProgressBar {
         let (length, template) = match self.stop {
             Stop::Ops(ops) => (
                 ops,
@@ -248,7 +329,7 @@ impl Plan {
             // Same bounds on both sides: adding cannot fail.
             let _ = histogram.add(&tally.histogram);
         }
-        Ok(VariantResult::new(name, &histogram, busy, elapsed))
+        Ok(VariantResult::new(name, &histogram, Some(busy), elapsed))
     }
 
     /// `workers` threads running `stop`'s worth of operations.
@@ -296,17 +377,8 @@ impl Plan {
             started,
         } = run;
         let mut rng = fastrand::Rng::with_seed(0x5107_9001 ^ u64::from(worker));
-        let quota = match stop {
-            Stop::Ops(total) => {
-                let workers = u64::from(self.workers);
-                total / workers + u64::from(u64::from(worker) < total % workers)
-            }
-            Stop::Duration(_) => u64::MAX,
-        };
-        let deadline = match stop {
-            Stop::Duration(duration) => Some(started + duration),
-            Stop::Ops(_) => None,
-        };
+        let quota = self.quota(stop, worker);
+        let deadline = Self::deadline(stop, started);
         let rows = i64::from(self.rows);
         let mut tally = Tally {
             histogram: new_histogram(),
@@ -315,11 +387,7 @@ impl Plan {
         let mut done = 0u64;
         while done < quota && !failed.load(Ordering::Relaxed) {
             let id = rng.i64(1..=rows);
-            let is_write = match self.workload {
-                Workload::Read => false,
-                Workload::Write => true,
-                Workload::Mixed => rng.u8(0..10) == 0,
-            };
+            let is_write = self.is_write(&mut rng);
             let mut op = |conn: &Connection| {
                 if is_write {
                     backends::write(conn, id)
@@ -350,23 +418,14 @@ impl Plan {
             if deadline.is_some_and(|deadline| now >= deadline) {
                 break;
             }
-            if done.is_multiple_of(PROGRESS_BATCH) {
-                match deadline {
-                    Some(_) => bar.set_position(
-                        u64::try_from((now - started).as_millis()).unwrap_or(u64::MAX),
-                    ),
-                    None => bar.inc(PROGRESS_BATCH),
-                }
-            }
+            Self::publish(bar, done, deadline, started, now);
         }
-        if deadline.is_none() {
-            bar.inc(done % PROGRESS_BATCH);
-        }
+        Self::publish_rest(bar, done, deadline);
         Ok(tally)
     }
 }
 
-fn new_histogram() -> Histogram<u64> {
+pub(super) fn new_histogram() -> Histogram<u64> {
     // Three significant digits from 1 ns to a minute.
     match Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3) {
         Ok(histogram) => histogram,

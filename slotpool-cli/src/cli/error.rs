@@ -7,9 +7,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use slotpool::ConfigError;
+use slotpool_postgres::PgError;
+use slotpool_postgres::tokio_postgres;
 use slotpool_sqlite::SqliteError;
 
-/// A command failed; `main` prints it as `slotpool: <message>` and exits 1.
+/// A command failed; `main` prints it as `slotpool: <message>` and exits 1
+/// (2 for a [`Usage`](CliError::Usage) error).
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// The configuration could not be loaded.
@@ -26,6 +29,23 @@ pub enum CliError {
     /// (No `#[source]`: the message already includes the cause.)
     #[error("{}", build_message(.0))]
     Build(slotpool::BuildError<SqliteError>),
+    /// PostgreSQL could not be reached, set up or used (`bench --backend
+    /// postgres`). Names the server and user, never a password.
+    #[error("{0}")]
+    Postgres(#[from] PgError),
+    /// A PostgreSQL pool operation failed.
+    #[error("{}", pool_message(.0))]
+    PgPool(slotpool::Error<PgError>),
+    /// A PostgreSQL pool could not be built.
+    #[error("{}", build_message(.0))]
+    PgBuild(slotpool::BuildError<PgError>),
+    /// The tokio runtime for `bench --backend postgres` could not start.
+    #[error("cannot start the tokio runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// Arguments that parse but do not go together (exit code 2, as
+    /// clap's usage errors).
+    #[error("{0} (see --help)")]
+    Usage(String),
     /// An r2d2 pool failed (`bench --compare r2d2`).
     #[error("r2d2: {0}")]
     R2d2(#[from] r2d2::Error),
@@ -70,16 +90,19 @@ impl CliError {
         one_line(self)
     }
 
-    /// The process exit code for this error.
+    /// The process exit code for this error: 2 for a usage error, else 1.
     pub fn exit_code(&self) -> ExitCode {
-        ExitCode::FAILURE
+        match self {
+            CliError::Usage(_) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
     }
 }
 
 /// A connect failure is reported as the database's error alone; the pool's
 /// counts at that moment only distract. A timeout while connecting failed
 /// names that error after the timeout.
-fn pool_message(error: &slotpool::Error<SqliteError>) -> String {
+fn pool_message<E: std::error::Error + 'static>(error: &slotpool::Error<E>) -> String {
     match error {
         slotpool::Error::Connect { source, .. } => source.to_string(),
         slotpool::Error::TimedOut {
@@ -92,7 +115,7 @@ fn pool_message(error: &slotpool::Error<SqliteError>) -> String {
 
 /// A build failure: the configuration's, the thread's or the first
 /// connection's error.
-fn build_message(error: &slotpool::BuildError<SqliteError>) -> String {
+fn build_message<E: std::error::Error + 'static>(error: &slotpool::BuildError<E>) -> String {
     match error {
         slotpool::BuildError::Config(error) => format!("configuration: {error}"),
         slotpool::BuildError::Startup(error) => pool_message(error),
@@ -109,8 +132,11 @@ pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
     let mut line = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        // rusqlite's own causes repeat its message as "Error code N: ...".
-        if cause.is::<rusqlite::Error>() {
+        // rusqlite's own causes repeat its message as "Error code N: ...";
+        // PgError's messages already describe tokio-postgres's causes
+        // (SQLSTATE, server message, I/O error), which would repeat them
+        // as "db error: FATAL: ...".
+        if cause.is::<rusqlite::Error>() || cause.is::<tokio_postgres::Error>() {
             break;
         }
         let text = cause.to_string();
@@ -147,5 +173,17 @@ impl From<slotpool::Error<SqliteError>> for CliError {
 impl From<slotpool::BuildError<SqliteError>> for CliError {
     fn from(error: slotpool::BuildError<SqliteError>) -> Self {
         CliError::Build(error)
+    }
+}
+
+impl From<slotpool::Error<PgError>> for CliError {
+    fn from(error: slotpool::Error<PgError>) -> Self {
+        CliError::PgPool(error)
+    }
+}
+
+impl From<slotpool::BuildError<PgError>> for CliError {
+    fn from(error: slotpool::BuildError<PgError>) -> Self {
+        CliError::PgBuild(error)
     }
 }

@@ -11,6 +11,8 @@
 //! | `config_cmd` | `config show`, `config check`, and loading the configuration |
 //! | `bench`      | `bench`: the run plan, worker threads, timing, progress |
 //! | `backends`   | the bench variants (unpooled, slotpool, r2d2) and their SQL |
+//! | `pg_bench`   | `bench --backend postgres`: the run on tokio tasks, timing, progress |
+//! | `pg_backends`| its variants (unpooled, slotpool) and their SQL |
 //! | `report`     | bench results: data model, table, JSON |
 //! | `plot`       | bench results as an SVG chart |
 //! | `stats_cmd`  | `stats`: a short load, then pool counts (table, JSON, Prometheus) |
@@ -22,6 +24,8 @@ mod backends;
 mod bench;
 mod config_cmd;
 mod error;
+mod pg_backends;
+mod pg_bench;
 mod plot;
 mod report;
 mod stats_cmd;

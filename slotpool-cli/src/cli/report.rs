@@ -12,13 +12,15 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use slotpool_sqlite::Locking;
 
-use super::args::Workload;
+use super::args::{BackendKind, Workload};
 use super::bench::PlanSummary;
 use super::error::CliError;
 
 /// Everything one `bench` run measured.
 #[derive(Debug, Serialize)]
 pub struct BenchReport {
+    /// `sqlite` or `postgres`.
+    pub backend: BackendKind,
     /// The operation mix.
     pub workload: Workload,
     /// Worker threads.
@@ -29,12 +31,24 @@ pub struct BenchReport {
     pub ops_per_variant: Option<u64>,
     /// Seconds per variant, when fixed by `--duration`.
     pub duration_secs: Option<f64>,
-    /// Reader connections of the pools (`max_size`).
-    pub readers: u32,
-    /// The database file.
+    /// SQLite: reader connections of the pools (`max_size`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readers: Option<u32>,
+    /// PostgreSQL: connections of the pool (`max_size`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u32>,
+    /// The database file (SQLite), or the server as `host:port/dbname`
+    /// (PostgreSQL; never a password).
     pub database: String,
-    /// How every variant locked the file (`sqlite.locking`).
-    pub locking: LockingReport,
+    /// PostgreSQL: the server's `server_version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
+    /// PostgreSQL: worker threads of the tokio runtime the tasks run on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_threads: Option<usize>,
+    /// SQLite: how every variant locked the file (`sqlite.locking`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locking: Option<LockingReport>,
     /// One entry per variant, `unpooled` first.
     pub variants: Vec<VariantResult>,
 }
@@ -64,8 +78,9 @@ pub struct VariantResult {
     pub name: String,
     /// Operations completed (including busy failures).
     pub ops: u64,
-    /// Operations that failed with `SQLITE_BUSY`/`SQLITE_LOCKED`.
-    pub busy_errors: u64,
+    /// SQLite: operations that failed with `SQLITE_BUSY`/`SQLITE_LOCKED`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub busy_errors: Option<u64>,
     /// Wall-clock time of the whole run.
     pub elapsed_secs: f64,
     /// `ops / elapsed_secs`.
@@ -93,7 +108,12 @@ pub struct Latency {
 
 impl VariantResult {
     /// Summarizes a histogram of per-operation nanoseconds.
-    pub fn new(name: &str, histogram: &Histogram<u64>, busy: u64, elapsed: Duration) -> Self {
+    pub fn new(
+        name: &str,
+        histogram: &Histogram<u64>,
+        busy: Option<u64>,
+        elapsed: Duration,
+    ) -> Self {
         let ops = histogram.len();
         let secs = elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
         let micros = |nanos: u64| nanos as f64 / 1_000.0;
@@ -116,12 +136,46 @@ impl VariantResult {
 }
 
 impl BenchReport {
-    /// Collects the variants and computes each one's speed-up.
+    /// A SQLite run: collects the variants and computes each one's speed-up.
     pub fn new(
         plan: &PlanSummary,
         database: &Path,
         readers: u32,
         locking: Locking,
+        variants: Vec<VariantResult>,
+    ) -> Self {
+        Self {
+            readers: Some(readers),
+            locking: Some(LockingReport::new(locking)),
+            ..Self::common(
+                plan,
+                BackendKind::Sqlite,
+                database.display().to_string(),
+                variants,
+            )
+        }
+    }
+
+    /// A PostgreSQL run against `target` (`host:port/dbname`).
+    pub fn postgres(
+        plan: &PlanSummary,
+        target: &str,
+        server: PostgresRun,
+        variants: Vec<VariantResult>,
+    ) -> Self {
+        Self {
+            connections: Some(server.connections),
+            server_version: Some(server.server_version),
+            runtime_threads: Some(server.runtime_threads),
+            ..Self::common(plan, BackendKind::Postgres, target.to_owned(), variants)
+        }
+    }
+
+    /// What every run has; each one's speed-up against `unpooled`.
+    fn common(
+        plan: &PlanSummary,
+        backend: BackendKind,
+        database: String,
         mut variants: Vec<VariantResult>,
     ) -> Self {
         let baseline = variants
@@ -133,17 +187,32 @@ impl BenchReport {
             variant.speedup_vs_unpooled = baseline.map_or(0.0, |base| variant.ops_per_sec / base);
         }
         Self {
+            backend,
             workload: plan.workload,
             workers: plan.workers,
             rows: plan.rows,
             ops_per_variant: plan.ops,
             duration_secs: plan.duration.map(|d| d.as_secs_f64()),
-            readers,
-            database: database.display().to_string(),
-            locking: LockingReport::new(locking),
+            readers: None,
+            connections: None,
+            database,
+            server_version: None,
+            runtime_threads: None,
+            locking: None,
             variants,
         }
     }
+}
+
+/// What a PostgreSQL run states besides the plan.
+#[derive(Debug)]
+pub struct PostgresRun {
+    /// The pool's `max_size`.
+    pub connections: u32,
+    /// The server's `server_version`.
+    pub server_version: String,
+    /// Worker threads of the tokio runtime.
+    pub runtime_threads: usize,
 }
 
 /// The results as a text table with a one-line heading.
@@ -153,20 +222,18 @@ pub fn table(report: &BenchReport) -> String {
         (None, Some(secs)) => format!("{secs}s per variant"),
         (None, None) => String::new(),
     };
+    // Only SQLite counts busy errors.
+    let busy = report.backend == BackendKind::Sqlite;
+    let mut header = vec!["variant", "ops", "ops/s", "p50", "p95", "p99", "max"];
+    if busy {
+        header.push("busy errors");
+    }
+    header.push("vs unpooled");
+    let columns = header.len();
     let mut table = Table::new();
-    table.load_style(presets::ASCII_MARKDOWN).set_header(vec![
-        "variant",
-        "ops",
-        "ops/s",
-        "p50",
-        "p95",
-        "p99",
-        "max",
-        "busy errors",
-        "vs unpooled",
-    ]);
+    table.load_style(presets::ASCII_MARKDOWN).set_header(header);
     for v in &report.variants {
-        table.add_row(vec![
+        let mut row = vec![
             v.name.clone(),
             v.ops.to_string(),
             format!("{:.0}", v.ops_per_sec),
@@ -174,25 +241,46 @@ pub fn table(report: &BenchReport) -> String {
             micros(v.latency_us.p95),
             micros(v.latency_us.p99),
             micros(v.latency_us.max),
-            v.busy_errors.to_string(),
-            format!("{:.1}x", v.speedup_vs_unpooled),
-        ]);
+        ];
+        if busy {
+            row.push(v.busy_errors.unwrap_or(0).to_string());
+        }
+        row.push(format!("{:.1}x", v.speedup_vs_unpooled));
+        table.add_row(row);
     }
-    for column in 1..=8 {
+    for column in 1..columns {
         if let Some(column) = table.column_mut(column) {
             column.set_cell_alignment(CellAlignment::Right);
         }
     }
-    format!(
-        "{} workload, {} workers, {amount}, {} readers, {} rows, locking {} ({})\n{table}\n\
-         Latency is per operation: checkout + statement + return (unpooled: open + pragmas + statement + close).\n",
-        workload_name(report.workload),
-        report.workers,
-        report.readers,
-        report.rows,
-        report.locking.mode,
-        report.locking.vfs,
-    )
+    let workload = workload_name(report.workload);
+    let count = |n: Option<u32>| n.unwrap_or(0);
+    match report.backend {
+        BackendKind::Sqlite => {
+            let locking = report
+                .locking
+                .map(|l| format!(", locking {} ({})", l.mode, l.vfs))
+                .unwrap_or_default();
+            format!(
+                "{workload} workload, {} workers, {amount}, {} readers, {} rows{locking}\n{table}\n\
+                 Latency is per operation: checkout + statement + return (unpooled: open + pragmas + statement + close).\n",
+                report.workers,
+                count(report.readers),
+                report.rows,
+            )
+        }
+        BackendKind::Postgres => format!(
+            "{workload} workload, {} tasks on {} runtime threads, {amount}, {} connections, {} rows, \
+             PostgreSQL {} at {}\n{table}\n\
+             Latency is per operation: checkout + statement + return (unpooled: connect + prepare + statement + close).\n",
+            report.workers,
+            report.runtime_threads.unwrap_or(0),
+            count(report.connections),
+            report.rows,
+            report.server_version.as_deref().unwrap_or("?"),
+            report.database,
+        ),
+    }
 }
 
 fn workload_name(workload: Workload) -> &'static str {
