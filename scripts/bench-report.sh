@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates BENCHMARKS.md: runs the whole bench suite once (about 5 minutes
-# on the 2-core reference VM with default settings), then renders every
+# Regenerates BENCHMARKS.md: runs the whole bench suite once (about 10 minutes
+# on the 2-core reference VM with default settings; `pg` needs the PostgreSQL
+# server at SLOTPOOL_BENCH_PG_URL, default the local one), then renders every
 # figure from this run's results with the command that produced it.
 #
 #   scripts/bench-report.sh           # default measurement times
@@ -15,7 +16,9 @@ cd "$(dirname "$0")/.."
 
 target="${CARGO_TARGET_DIR:-target}"
 results="$target/bench-results"
-benches=(cycle sqlite contention async_cycle spike)
+benches=(cycle sqlite contention async_cycle spike pg)
+# The benches of member crates: the package each one belongs to.
+declare -A package=([pg]=slotpool-postgres)
 render_only=0
 for arg in "$@"; do
     case "$arg" in
@@ -33,6 +36,7 @@ if [ "$render_only" = 0 ]; then
     echo "load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
     # Build everything first, so compiling does not overlap the measurements.
     cargo bench --no-run --benches >/dev/null
+    cargo bench -p slotpool-postgres --no-run --bench pg >/dev/null
     rm -rf "$target/criterion" "$results"/*.json
     meta="$results/meta.env"
     {
@@ -47,7 +51,7 @@ if [ "$render_only" = 0 ]; then
         before="$(cut -d' ' -f1 /proc/loadavg)"
         start=$(date +%s)
         echo "=== cargo bench --bench $bench (load $before)"
-        cargo bench --bench "$bench" 2>&1 | tee "$results/raw-$bench.txt"
+        cargo bench ${package[$bench]:+-p "${package[$bench]}"} --bench "$bench" 2>&1 | tee "$results/raw-$bench.txt"
         after="$(cut -d' ' -f1 /proc/loadavg)"
         echo "load_${bench}=${before}..${after}" >>"$meta"
         echo "seconds_${bench}=$(( $(date +%s) - start ))" >>"$meta"

@@ -48,6 +48,8 @@ def read_json(name):
 
 
 def ns(value):
+    if value >= 10_000_000:
+        return f"{value / 1e6:.2f} ms"
     return f"{value / 1000:.2f} µs" if value >= 10_000 else f"{value:.1f} ns"
 
 
@@ -60,6 +62,7 @@ crit = read_criterion()
 contention = read_json("contention")
 async_cycle = read_json("async_cycle")
 spike = read_json("spike")
+pg = read_json("pg")
 lscpu = open(os.path.join(results, "lscpu.txt")).read() if os.path.exists(os.path.join(results, "lscpu.txt")) else "(lscpu not recorded)"
 
 loads = []
@@ -137,6 +140,33 @@ if asy:
         s, d = queued["slotpool"], queued["deadpool"]
         rows.append(("Async queued case: throughput ≥ deadpool's (issue 16)", f"{s['ops_per_s']:,.0f} vs {d['ops_per_s']:,.0f}", verdict(s["ops_per_s"] >= d["ops_per_s"]), "contention", f"{s['load_average']:.2f}"))
         rows.append(("Async queued case: p99.9 wait ≤ deadpool's (issue 16)", f"{ns(s['wait_p999_ns'])} vs {ns(d['wait_p999_ns'])}", verdict(s["wait_p999_ns"] <= d["wait_p999_ns"]), "contention", f"{s['load_average']:.2f}"))
+pg_cells = {}
+if pg:
+    for cell in pg["results"]["cells"]:
+        pg_cells.setdefault((cell["workload"], cell["pool_size"], cell["tasks"]), {})[cell["pool"]] = cell
+
+
+def pg_verdicts(pools):
+    """(throughput won, p99.9 won, best peer by throughput, best peer by p99.9) for one cell."""
+    slot = pools.get("slotpool")
+    peers = {name: c for name, c in pools.items() if name != "slotpool"}
+    if not slot or not peers:
+        return None
+    fastest = max(peers.values(), key=lambda c: c["ops_per_s"])
+    tightest = min(peers.values(), key=lambda c: c["latency_p999_ns"])
+    return (slot["ops_per_s"] >= fastest["ops_per_s"], slot["latency_p999_ns"] <= tightest["latency_p999_ns"],
+            fastest, tightest)
+
+
+if pg_cells:
+    verdicts = [v for v in (pg_verdicts(pools) for pools in pg_cells.values()) if v]
+    won_tp = sum(1 for v in verdicts if v[0])
+    won_tail = sum(1 for v in verdicts if v[1])
+    load = f"{pg.get('load_average_end', float('nan')):.2f}"
+    rows.append(("PostgreSQL: highest throughput of all peers, every cell (issue 15)", f"{won_tp} of {len(verdicts)} cells",
+                 verdict(won_tp == len(verdicts)), "pg", load))
+    rows.append(("PostgreSQL: lowest p99.9 latency of all peers, every cell (issue 15)", f"{won_tail} of {len(verdicts)} cells",
+                 verdict(won_tail == len(verdicts)), "pg", load))
 if s1_own and s1_slot:
     r = s1_slot / s1_own
     rows.append(("Statement cycle, 1 thread: ≤ 1.1x the owned connection", f"{r:.2f}x", verdict(r <= 1.1), "sqlite", load_of("sqlite")))
@@ -146,7 +176,8 @@ p()
 p("| target | measured | verdict | command | load avg |")
 p("|---|---|---|---|---|")
 for name, value, ok, bench, load in rows:
-    p(f"| {name} | {value} | {ok} | `cargo bench --bench {bench}` | {load} |")
+    package = " -p slotpool-postgres" if bench == "pg" else ""
+    p(f"| {name} | {value} | {ok} | `cargo bench{package} --bench {bench}` | {load} |")
 p()
 
 
@@ -346,6 +377,53 @@ if spike:
         totals = ", ".join(f"{t:.1f}" for t in r["totals_ms"])
         p(f"| {r['pool']} | {r['total_ms']:.1f} ms | {r['slowest_ms']:.1f} ms | {r['opened_by_done']} | "
           f"{r['opened_settled']} | {r['rounds']} ({totals} ms) | {r['load_average']:.2f} |")
+    p()
+
+if pg_cells:
+    r = pg["results"]
+    p("## 7. PostgreSQL (slotpool-postgres against deadpool-postgres, bb8-postgres, sqlx)")
+    p()
+    p(f"Command: `cargo bench -p slotpool-postgres --bench pg`{cmd_suffix}. Server {r['server_version']} at "
+      f"{r['server']} (loopback, the same machine: the server's backends share the 2 cores with the pools). "
+      f"tokio {r['runtime']['flavor']}, {r['runtime']['workers']} workers. Measured {r['measure_s']:.0f} s per cell "
+      "(criterion); one operation = checkout + a cached prepared statement + `query_one` + return. "
+      "`select1`: `SELECT 1`; `point_read`: a primary-key read on a "
+      f"{r['rows_in_table']:,}-row table. ops/s from criterion's mean; latencies per operation (HDR), waiting included. "
+      "Load average at the end of the run: "
+      f"{pg.get('load_average_end', float('nan')):.2f}.")
+    p()
+    for name, what in r["peers"].items():
+        p(f"* `{name}`: {what}")
+    p()
+    p("Per cell: slotpool's figures, the best peer's, and whether slotpool won (throughput: highest; p99.9: lowest).")
+    p()
+    p("| workload | pool size | tasks | slotpool ops/s | best peer ops/s | throughput | slotpool p50 / p99 / p99.9 | lowest peer p99.9 | p99.9 | errors |")
+    p("|---|---|---|---|---|---|---|---|---|---|")
+    for key in sorted(pg_cells, key=lambda k: (k[0] != "select1", k[1], k[2])):
+        pools = pg_cells[key]
+        v = pg_verdicts(pools)
+        if not v:
+            continue
+        s_ = pools["slotpool"]
+        won_tp, won_tail, fastest, tightest = v
+        errors = sum(c["errors"] for c in pools.values())
+        p(f"| {key[0]} | {key[1]} | {key[2]} | {s_['ops_per_s']:,.0f} | {fastest['ops_per_s']:,.0f} ({fastest['pool']}) | "
+          f"{'won' if won_tp else 'lost'} ({s_['ops_per_s'] / fastest['ops_per_s']:.2f}x) | "
+          f"{ns(s_['latency_p50_ns'])} / {ns(s_['latency_p99_ns'])} / {ns(s_['latency_p999_ns'])} | "
+          f"{ns(tightest['latency_p999_ns'])} ({tightest['pool']}) | {'won' if won_tail else 'lost'} | {errors} |")
+    p()
+    p("Every pool in every cell (ops/s, then p50 / p99 / p99.9 latency):")
+    p()
+    names = list(r["peers"].keys())
+    p("| workload | pool size | tasks | " + " | ".join(names) + " |")
+    p("|---|---|---|" + "---|" * len(names))
+    for key in sorted(pg_cells, key=lambda k: (k[0] != "select1", k[1], k[2])):
+        pools = pg_cells[key]
+        cells = []
+        for name in names:
+            c = pools.get(name)
+            cells.append("-" if not c else f"{c['ops_per_s']:,.0f}<br>{ns(c['latency_p50_ns'])} / {ns(c['latency_p99_ns'])} / {ns(c['latency_p999_ns'])}")
+        p(f"| {key[0]} | {key[1]} | {key[2]} | " + " | ".join(cells) + " |")
     p()
 
 p("## Notes")
