@@ -2,23 +2,15 @@
 //! The `slotpool` binary end to end: each subcommand's happy path, its
 //! output formats, and a one-line error (never a panic) for each bad input.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 use slotpool_sqlite::Config;
+use support::slotpool;
 use tempfile::TempDir;
-
-/// The binary with no `SLOTPOOL_*` variables from the caller's environment.
-fn slotpool() -> Command {
-    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("slotpool");
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("SLOTPOOL_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
 
 fn temp_dir() -> TempDir {
     tempfile::tempdir().expect("temporary directory")

@@ -9,23 +9,15 @@
 #[path = "../../tests/pg_support/server.rs"]
 mod server;
 
+mod support;
+
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 use server::{PG_DB, PG_HOST, PG_PORT, PG_USER};
-
-/// The binary with no `SLOTPOOL_*` variables from the caller's environment.
-fn slotpool() -> Command {
-    let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("slotpool");
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("SLOTPOOL_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
+use support::slotpool;
 
 /// The local server, without TLS (the bench's own figures are not checked;
 /// TLS in a debug build only makes `unpooled` slower).

@@ -45,7 +45,6 @@ use super::backends::{self, Backend, OpError, R2d2, Slotpool, Unpooled};
 use super::config_cmd;
 use super::error::CliError;
 use super::pg_bench;
-use super::plot;
 use super::report::{self, BenchReport, VariantResult};
 
 /// Operations per variant when neither `--ops` nor `--duration` is given:
@@ -135,14 +134,7 @@ fn run_sqlite(args: &BenchArgs) -> Result<(), CliError> {
         config.sqlite.locking,
         results,
     );
-    print!("{}", report::table(&bench));
-    if let Some(path) = &args.json {
-        report::write_json(&bench, path)?;
-    }
-    if let Some(path) = &args.plot {
-        plot::draw(&bench, path)?;
-    }
-    Ok(())
+    report::emit(&bench, args)
 }
 
 /// The locking to override the configured `sqlite.locking` with: the

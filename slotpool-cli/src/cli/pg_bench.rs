@@ -26,7 +26,6 @@ use super::bench::{MAX_LATENCY_NS, Plan, Stop, WARMUP_OPS, new_histogram};
 use super::config_cmd;
 use super::error::CliError;
 use super::pg_backends::{self, Variant};
-use super::plot;
 use super::report::{self, BenchReport, PostgresRun, VariantResult};
 
 /// Time per variant when neither `--ops` nor `--duration` is given. Not a
@@ -86,14 +85,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         },
         results,
     );
-    print!("{}", report::table(&bench));
-    if let Some(path) = &args.json {
-        report::write_json(&bench, path)?;
-    }
-    if let Some(path) = &args.plot {
-        plot::draw(&bench, path)?;
-    }
-    Ok(())
+    report::emit(&bench, args)
 }
 
 /// Closes a variant once its tasks are done with it.

@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use slotpool_sqlite::Locking;
 
-use super::args::{BackendKind, Workload};
+use super::args::{BackendKind, BenchArgs, Workload};
 use super::bench::PlanSummary;
 use super::error::CliError;
 
@@ -298,6 +298,19 @@ fn micros(us: f64) -> String {
     } else {
         format!("{us:.1} µs")
     }
+}
+
+/// Prints the report's table, then writes the JSON and the plot that the
+/// bench's `--json` and `--plot` flags ask for.
+pub fn emit(bench: &BenchReport, args: &BenchArgs) -> Result<(), CliError> {
+    print!("{}", table(bench));
+    if let Some(path) = &args.json {
+        write_json(bench, path)?;
+    }
+    if let Some(path) = &args.plot {
+        super::plot::draw(bench, path)?;
+    }
+    Ok(())
 }
 
 /// Writes the report as pretty JSON.
