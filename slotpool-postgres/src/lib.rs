@@ -9,6 +9,7 @@
 //! | [`SslMode`], [`Recycling`] | all five libpq TLS modes; deadpool's three recycling modes |
 //! | [`CredentialsProvider`], [`Credentials`], [`Secret`] | credentials per connection (rotation, IAM tokens), a secret that never prints |
 //! | [`PgError`], [`classify()`] | errors that name the server and SQLSTATE and never a password; fatal or transient |
+//! | [`ReplicaSet`], [`Session`], [`RoutedConnection`] | writes to the primary, reads to the least-loaded healthy replica within a lag bound and the caller's deadline, read-your-writes, per-member health ([`MemberStatus`]) |
 //!
 //! Owns: everything PostgreSQL-specific. It may not reach into the pool
 //! core's internals: it implements the public `AsyncManager` trait like any
@@ -64,6 +65,7 @@ mod error;
 mod keywords;
 mod manager;
 mod pg_config;
+mod replica;
 mod reset;
 mod rules;
 mod secret;
@@ -85,6 +87,10 @@ pub use error::PgError;
 pub use keywords::{Recycling, SslMode};
 pub use manager::PgManager;
 pub use pg_config::{MAX_STATEMENT_CACHE_CAPACITY, PgConfig};
+pub use replica::{
+    Fallback, Lsn, MemberStatus, ParseLsnError, PgPool, ReadYourWrites, ReplicaError, ReplicaSet,
+    ReplicaSetBuilder, Role, RoutedConnection, Session,
+};
 pub use reset::{CLEAN_UP_BATCH, DEALLOCATE_SQL_PREPARED};
 pub use rules::MAX_APPLICATION_NAME_LEN;
 pub use secret::{REDACTED, Secret};
