@@ -7,6 +7,7 @@
 //! password redacted). It may not open connections.
 
 use slotpool::PoolConfig;
+use slotpool::config::schema::SectionRules;
 
 use crate::pg_config::PgConfig;
 
@@ -39,6 +40,22 @@ slotpool::pool_and_section!(Config {
     postgres: PgConfig
 });
 
+/// The pool's `idle_timeout` and `max_lifetime` nest inside the pooler's
+/// timeouts, when the user gives them (`pooler.rs`).
+impl SectionRules for PgConfig {
+    fn pool_problems(&self, pool: &PoolConfig) -> Vec<slotpool::ConfigError> {
+        crate::pooler::pool_rules(pool, self)
+    }
+
+    fn derive_pool_defaults(
+        &self,
+        pool: &mut PoolConfig,
+        is_set: &dyn Fn(&str) -> bool,
+    ) -> Vec<slotpool::config::Derived> {
+        crate::pooler::derive_pool_defaults(pool, self, is_set)
+    }
+}
+
 #[cfg(feature = "serde")]
 slotpool::serde_via_settings!(
     /// Every setting; the password (and a url's) as `"[redacted]"`.
@@ -47,7 +64,11 @@ slotpool::serde_via_settings!(
 );
 
 #[cfg(feature = "serde")]
-slotpool::serde_via_keyword!(crate::keywords::SslMode, crate::keywords::Recycling);
+slotpool::serde_via_keyword!(
+    crate::keywords::SslMode,
+    crate::keywords::Recycling,
+    crate::keywords::PoolerMode
+);
 
 #[cfg(feature = "config")]
 slotpool::config_loaders!(Config {

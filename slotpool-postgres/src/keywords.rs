@@ -77,3 +77,32 @@ slotpool::keyword_enum! {
         Clean = "clean",
     }
 }
+
+slotpool::keyword_enum! {
+    /// `postgres.pooler`: what sits between the pool and PostgreSQL.
+    /// Default: [`PoolerMode::None`].
+    ///
+    /// With `transaction` (PgBouncer `pool_mode = transaction`, pgcat,
+    /// PgDog, Supavisor in transaction mode) each transaction, and each
+    /// statement outside one, may run on a different server connection, so
+    /// nothing may be kept in a session:
+    ///
+    /// | what | with `transaction` |
+    /// |---|---|
+    /// | `prepare`, `prepare_cached` (named protocol-level statements) | refused (a [`PoolerViolation`](crate::PoolerViolation) error, nothing sent): a statement prepared on one server connection is not on the next (`prepared statement "s3" does not exist`), and two processes' `s3` collide (`already exists`) |
+    /// | `query`/`execute`/... with SQL text | sent as one unnamed Parse/Bind/Execute/Sync (tokio-postgres's `query_typed`): one round trip, nothing left on the server. With parameters, their types are learnt once per SQL text and connection inside a `BEGIN`/`COMMIT` that pins one server connection, and kept in the statement cache (`statement_cache_capacity` entries) |
+    /// | `query_typed`, `execute_typed` | unchanged: already unnamed |
+    /// | `SET` (not `SET LOCAL`), `LISTEN`, session advisory locks, temporary tables, `WITH HOLD` cursors, `LOAD`, SQL `PREPARE`, `DISCARD ALL` | refused before they are sent: they would stay on a server connection that other clients get next |
+    /// | `statement_timeout`, `idle_in_transaction_session_timeout` settings | rejected at validation: they are startup options, which PgBouncer refuses (`unsupported startup parameter: options`); set them per role (`ALTER ROLE app SET statement_timeout = '5s'`) or `SET LOCAL` them in a transaction |
+    /// | `recycling = "clean"` | rejected at validation: its clean-up batch would run on whichever server connection the pooler picks |
+    /// | reset on return | only `ROLLBACK` of a transaction left open (the pooler would pin the server connection to this client otherwise); never `DISCARD ALL` or the clean-up batch |
+    pub enum PoolerMode {
+        /// Connections go straight to PostgreSQL, or through a pooler in
+        /// session mode: every session feature works.
+        #[default]
+        None = "none",
+        /// Through a pooler in transaction mode: no named prepared
+        /// statements and no session state (see the table above).
+        Transaction = "transaction",
+    }
+}

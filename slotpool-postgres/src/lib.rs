@@ -7,6 +7,7 @@
 //! | [`PgConnection`] | a `tokio_postgres::Client` (by `Deref`) with a statement cache that survives check-in and tracked query methods, so a reset runs only when needed |
 //! | [`PgConfig`], [`Config`] | the `[postgres]` section, and the pool's settings with it |
 //! | [`SslMode`], [`Recycling`] | all five libpq TLS modes; deadpool's three recycling modes |
+//! | [`PoolerMode`], [`PoolerViolation`] | behind PgBouncer (pgcat, PgDog, Supavisor) in transaction mode: no named statements, no session state (see below) |
 //! | [`CredentialsProvider`], [`Credentials`], [`Secret`] | credentials per connection (rotation, IAM tokens), a secret that never prints |
 //! | [`PgError`], [`classify()`] | errors that name the server and SQLSTATE and never a password; fatal or transient |
 //! | [`ReplicaSet`], [`Session`], [`RoutedConnection`] | writes to the primary, reads to the least-loaded healthy replica within a lag bound and the caller's deadline, read-your-writes, per-member health ([`MemberStatus`]) |
@@ -54,6 +55,52 @@ assert!(!manager.needs_reset(&mut conn)); // nothing left dirty
 ```
 "#
 )]
+//!
+//! # Behind PgBouncer in transaction mode
+//!
+//! With `postgres.pooler = "transaction"` ([`PoolerMode::Transaction`])
+//! each transaction, and each statement outside one, may run on a
+//! different server connection, so the crate keeps nothing in a session:
+//!
+//! * SQL text given to `query`, `query_one`, `query_opt` and `execute` is
+//!   sent as an unnamed statement in one Parse/Bind/Execute/Sync message
+//!   (tokio-postgres's `query_typed`); with parameters, their types are
+//!   learnt once per SQL text and connection inside a `BEGIN`/`COMMIT`
+//!   that pins one server connection (the named statement is closed
+//!   before the `COMMIT`), and kept in the statement cache.
+//! * `prepare`, `prepare_typed`, `prepare_cached` and
+//!   `prepare_typed_cached` are refused: the error's source is
+//!   [`PoolerViolation::NamedStatement`] and nothing is sent. Without
+//!   pooler mode, a statement prepared through PgBouncer on one server
+//!   connection is executed on another (`prepared statement "s3" does not
+//!   exist`), and two processes' `s3` collide (`already exists`).
+//! * `SET` (but not `SET LOCAL`), `LISTEN`, session advisory locks,
+//!   temporary tables, `WITH HOLD` cursors, `LOAD`, SQL `PREPARE` and
+//!   `DISCARD ALL` are refused before they are sent
+//!   ([`PoolerViolation::SessionState`],
+//!   [`PoolerViolation::PreparedStatements`]): each would stay on a server
+//!   connection that other clients get next. Use `SET LOCAL`,
+//!   `set_config(.., true)` and `pg_advisory_xact_lock` inside a
+//!   transaction; `LISTEN` on a dedicated connection to the server itself.
+//!   `DO` and `CALL` pass (the tracking cannot see inside them).
+//! * No session state is set on connect: `statement_timeout` and
+//!   `idle_in_transaction_session_timeout` (startup options, which
+//!   PgBouncer 1.18 refuses: `unsupported startup parameter: options`) and
+//!   `options` in the url are rejected at validation; set them per role
+//!   (`ALTER ROLE app SET statement_timeout = '5s'`). `application_name`
+//!   is kept: PgBouncer passes it on to the server connection it assigns.
+//! * A returned connection is reset only by a `ROLLBACK` of a transaction
+//!   left open; never the clean-up batch or `DISCARD ALL`, which would run
+//!   on another client's server connection. `recycling = "clean"` is
+//!   rejected at validation.
+//! * Given the pooler's `pooler_client_idle_timeout` and
+//!   `pooler_server_idle_timeout`, [`Config::validate`] requires the
+//!   pool's `idle_timeout` and `max_lifetime` below them, and
+//!   [`Config::load`](Config) (or [`Config::derive_unset_defaults`])
+//!   derives them below when the user did not set them.
+//! * Types that are not built in (enums, composites, domains) need
+//!   tokio-postgres's type-lookup statements, which are named: use built-in
+//!   types or cast (`$1::text::my_enum`).
 #![forbid(unsafe_code)]
 
 mod classify;
@@ -65,6 +112,7 @@ mod error;
 mod keywords;
 mod manager;
 mod pg_config;
+mod pooler;
 mod replica;
 mod reset;
 mod rules;
@@ -84,9 +132,10 @@ pub use config::Config;
 pub use connection::PgConnection;
 pub use credentials::{Credentials, CredentialsFuture, CredentialsProvider, StaticCredentials};
 pub use error::PgError;
-pub use keywords::{Recycling, SslMode};
+pub use keywords::{PoolerMode, Recycling, SslMode};
 pub use manager::PgManager;
 pub use pg_config::{MAX_STATEMENT_CACHE_CAPACITY, PgConfig};
+pub use pooler::PoolerViolation;
 pub use replica::{
     Fallback, Lsn, MemberStatus, ParseLsnError, PgPool, ReadYourWrites, ReplicaError, ReplicaSet,
     ReplicaSetBuilder, Role, RoutedConnection, Session,

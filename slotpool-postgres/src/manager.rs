@@ -30,14 +30,17 @@ use crate::{reset, tls};
 ///
 /// * `connect`: asks the credentials provider, connects with TLS per
 ///   `sslmode`, sends `application_name`, `statement_timeout` and
-///   `idle_in_transaction_session_timeout` as startup parameters, all within
+///   `idle_in_transaction_session_timeout` as startup parameters (with
+///   `pooler = "transaction"` only `application_name`, which PgBouncer
+///   passes on; the two timeouts are then rejected at validation), all within
 ///   `connect_timeout`, and spawns the connection's task on the current
 ///   tokio runtime.
 /// * `is_valid` (stale checkouts, keepalives): per `recycling`.
 /// * `has_broken` (every return, no I/O): the client is closed, or a
 ///   borrower dropped every prepared statement (`DISCARD ALL`).
 /// * `needs_reset` (every return, no I/O): the connection saw something
-///   left dirty, or `recycling = "clean"`.
+///   left dirty, or `recycling = "clean"`; with `pooler = "transaction"`
+///   only a transaction left open counts.
 /// * `reset`: see [`Recycling`] and the `reset` module.
 /// * `classify`: [`classify`](crate::classify()).
 ///
@@ -204,6 +207,7 @@ impl PgManager {
         let cache = StatementCache::new(
             self.settings.statement_cache_capacity as usize,
             self.counters.clone(),
+            self.settings.pooler,
         );
         let canceller = Canceller {
             runtime,
@@ -230,13 +234,30 @@ impl AsyncManager for PgManager {
     }
 
     fn needs_reset(&self, conn: &mut PgConnection) -> bool {
+        if crate::pooler::transaction_mode(self.settings.pooler) {
+            // Behind a transaction-mode pooler only an open transaction is
+            // this connection's own to undo (the pooler keeps the server
+            // connection pinned to it); anything else the tracking saw
+            // (`DO`, `CALL`, `set_config`) ran on whichever server
+            // connection the pooler picked, which a reset cannot reach.
+            if conn.dirt().transaction {
+                return true;
+            }
+            conn.tracker().reset_done();
+            return false;
+        }
         self.settings.recycling == Recycling::Clean || conn.tracker().needs_reset()
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> Result<(), PgError> {
         let dirt = conn.dirt();
-        let result =
-            reset::reset(conn, self.settings.recycling, self.settings.connect_timeout).await;
+        let result = reset::reset(
+            conn,
+            self.settings.recycling,
+            self.settings.pooler,
+            self.settings.connect_timeout,
+        )
+        .await;
         tracing::debug!(
             server = %self.target.name,
             ?dirt,

@@ -12,7 +12,7 @@ use slotpool::ConfigError;
 use slotpool::config::schema::{Setting, Settings};
 
 use crate::conn_string::ConnString;
-use crate::keywords::{Recycling, SslMode};
+use crate::keywords::{PoolerMode, Recycling, SslMode};
 use crate::secret::Secret;
 use crate::url::ConnectionString;
 
@@ -22,11 +22,12 @@ pub const MAX_STATEMENT_CACHE_CAPACITY: u32 = 10_000;
 /// Connection-string parameters that have a setting of their own (they are
 /// rejected in `postgres.url`; [`PgConfig::from_connection_string`] moves
 /// them to their settings).
-pub(crate) const OWN_PARAMETERS: [&str; 4] = [
+pub(crate) const OWN_PARAMETERS: [&str; 5] = [
     "sslmode",
     "sslrootcert",
     "application_name",
     "connect_timeout",
+    "pooler",
 ];
 
 /// How each PostgreSQL connection of a pool is opened, checked and reset
@@ -118,13 +119,33 @@ pub struct PgConfig {
 
     /// Prepared statements each connection keeps for
     /// `PgConnection::prepare_cached`, at most 10 000; least recently used
-    /// are evicted (and closed on the server). 0 disables the cache (for
-    /// PgBouncer in transaction mode). Default: 100.
+    /// are evicted (and closed on the server). 0 disables the cache. With
+    /// `pooler = "transaction"` it holds no statements but the parameter
+    /// types of SQL texts sent unnamed, with the same bound. Default: 100.
     pub statement_cache_capacity: u32,
 
     /// How connections are checked and reset: `fast`, `verified` or
     /// `clean` (see [`Recycling`]). Default: `verified`.
     pub recycling: Recycling,
+
+    /// What sits between the pool and the server: `none`, or `transaction`
+    /// for PgBouncer (or pgcat, PgDog, Supavisor) in transaction mode, which
+    /// turns off everything that needs a session (see [`PoolerMode`]).
+    /// Default: `none`.
+    pub pooler: PoolerMode,
+
+    /// The pooler's `server_idle_timeout`, when known: the pool's
+    /// `idle_timeout` and `max_lifetime` must be below it (checked by
+    /// [`Config::validate`](crate::Config::validate); when not set they are
+    /// derived below it). Whole seconds, as PgBouncer's. Default: `"off"`
+    /// (not given: nothing is checked).
+    pub pooler_server_idle_timeout: Option<Duration>,
+
+    /// The pooler's `client_idle_timeout`, when known: the pooler closes a
+    /// client connection idle this long, so the pool's `idle_timeout` and
+    /// `max_lifetime` must be below it (as for
+    /// `pooler_server_idle_timeout`). Default: `"off"` (not given).
+    pub pooler_client_idle_timeout: Option<Duration>,
 }
 
 impl Default for PgConfig {
@@ -144,6 +165,9 @@ impl Default for PgConfig {
             idle_in_transaction_session_timeout: None,
             statement_cache_capacity: 100,
             recycling: Recycling::Verified,
+            pooler: PoolerMode::None,
+            pooler_server_idle_timeout: None,
+            pooler_client_idle_timeout: None,
         }
     }
 }
@@ -165,6 +189,9 @@ impl Settings for PgConfig {
             idle_in_transaction_session_timeout,
             statement_cache_capacity,
             recycling,
+            pooler,
+            pooler_server_idle_timeout,
+            pooler_client_idle_timeout,
         ]
     }
 
@@ -188,8 +215,9 @@ impl PgConfig {
 
     /// Reads a libpq connection string, either form. `sslmode` (all five
     /// modes, which tokio-postgres alone cannot parse), `sslrootcert`,
-    /// `application_name`, `connect_timeout` (whole seconds, as libpq) and
-    /// the password move to their settings; every other parameter stays in
+    /// `application_name`, `connect_timeout` (whole seconds, as libpq),
+    /// `pooler` (`none` or `transaction`; not a libpq parameter) and the
+    /// password move to their settings; every other parameter stays in
     /// `url`. The result is validated.
     pub fn from_connection_string(text: &str) -> Result<Self, ConfigError> {
         let invalid = |rule: String| ConfigError::Invalid {
@@ -218,6 +246,10 @@ impl PgConfig {
                 .ok()
                 .filter(|s| *s > 0)
                 .map(Duration::from_secs);
+        }
+        if let Some(word) = parsed.get("pooler") {
+            config.pooler = <PoolerMode as slotpool::config::schema::SettingValue>::from_text(word)
+                .map_err(|_| invalid(format!("`pooler={word}` is not one of none, transaction")))?;
         }
         if let Some(password) = parsed.get("password") {
             config.password = Secret::new(password);

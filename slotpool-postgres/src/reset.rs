@@ -34,7 +34,7 @@ use tokio_postgres::error::SqlState;
 
 use crate::connection::PgConnection;
 use crate::error::PgError;
-use crate::keywords::Recycling;
+use crate::keywords::{PoolerMode, Recycling};
 
 /// deadpool-postgres's `RecyclingMethod::Clean` statements.
 pub const CLEAN_UP_BATCH: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
@@ -66,12 +66,24 @@ pub(crate) async fn validate(conn: &PgConnection, mode: Recycling) -> Result<(),
 }
 
 /// `reset`: see the module docs. `bound` limits each round trip.
+///
+/// Behind a transaction-mode pooler (`pooler`) it is only the `ROLLBACK` of
+/// a transaction left open, never the clean-up batch or `DISCARD ALL`: they
+/// would run on whichever server connection the pooler picks.
 pub(crate) async fn reset(
     conn: &PgConnection,
     mode: Recycling,
+    pooler: PoolerMode,
     bound: Option<Duration>,
 ) -> Result<(), PgError> {
     let dirt = conn.dirt();
+    if pooler == PoolerMode::Transaction {
+        if dirt.transaction {
+            bounded("the reset", bound, send(conn, "ROLLBACK")).await?;
+        }
+        conn.tracker().reset_done();
+        return Ok(());
+    }
     let scrub = mode == Recycling::Clean || dirt.session || dirt.prepared;
     let body = if scrub {
         format!("{CLEAN_UP_BATCH} {DEALLOCATE_SQL_PREPARED}")

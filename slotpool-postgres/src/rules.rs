@@ -13,7 +13,7 @@ use slotpool::ConfigError;
 use slotpool::config::schema::Problems;
 
 use crate::conn_string::ConnString;
-use crate::keywords::SslMode;
+use crate::keywords::{PoolerMode, Recycling, SslMode};
 use crate::pg_config::{MAX_STATEMENT_CACHE_CAPACITY, OWN_PARAMETERS, PgConfig};
 
 /// PostgreSQL truncates identifiers (and `application_name`) past this.
@@ -29,6 +29,7 @@ pub(crate) fn problems(config: &PgConfig) -> Vec<ConfigError> {
     target_rules(config, &mut p);
     tls_rules(config, &mut p);
     session_rules(config, &mut p);
+    pooler_rules(config, &mut p);
     p.require(
         config.statement_cache_capacity <= MAX_STATEMENT_CACHE_CAPACITY,
         "postgres.statement_cache_capacity",
@@ -197,4 +198,72 @@ fn session_rules(config: &PgConfig, p: &mut Problems) {
 fn server_timeout_ok(timeout: Duration) -> bool {
     let ms = timeout.as_millis();
     (1..=MAX_SERVER_TIMEOUT_MS).contains(&ms) && timeout.subsec_nanos().is_multiple_of(1_000_000)
+}
+
+/// `pooler` and the pooler's timeouts (the nesting with the pool's
+/// lifetimes is `crate::pooler::pool_rules`, which sees both sections).
+fn pooler_rules(config: &PgConfig, p: &mut Problems) {
+    for (setting, value) in [
+        (
+            "postgres.pooler_server_idle_timeout",
+            &config.pooler_server_idle_timeout,
+        ),
+        (
+            "postgres.pooler_client_idle_timeout",
+            &config.pooler_client_idle_timeout,
+        ),
+    ] {
+        p.require(
+            value.is_none_or(|d| d.as_secs() >= 1 && d.subsec_nanos() == 0),
+            setting,
+            value,
+            || {
+                "must be a whole number of seconds, at least 1s, as the pooler's setting \
+                 (\"off\" when not given; a pooler's 0 means no timeout: leave it \"off\")"
+                    .to_owned()
+            },
+        );
+    }
+    if config.pooler != PoolerMode::Transaction {
+        return;
+    }
+    let because = "with postgres.pooler = \"transaction\"";
+    for (setting, value) in [
+        ("postgres.statement_timeout", &config.statement_timeout),
+        (
+            "postgres.idle_in_transaction_session_timeout",
+            &config.idle_in_transaction_session_timeout,
+        ),
+    ] {
+        p.require(value.is_none(), setting, value, || {
+            format!(
+                "must be \"off\" {because}: it is a startup option, which PgBouncer refuses \
+                 (\"unsupported startup parameter: options\") and a pooler could not keep per \
+                 client anyway; set it per role (ALTER ROLE .. SET) or with SET LOCAL in a \
+                 transaction"
+            )
+        });
+    }
+    p.require(
+        config.recycling != Recycling::Clean,
+        "postgres.recycling",
+        &config.recycling,
+        || {
+            format!(
+                "must be \"fast\" or \"verified\" {because}: \"clean\" resets session state \
+                 on whichever server connection the pooler picks, not on the one that was used"
+            )
+        },
+    );
+    if config.url.is_empty() {
+        return;
+    }
+    if let Ok(parsed) = ConnString::parse(config.url.expose()) {
+        p.require(!parsed.has("options"), "postgres.url", &config.url, || {
+            format!(
+                "must not set `options` {because}: PgBouncer refuses the startup parameter \
+                 (\"unsupported startup parameter: options\")"
+            )
+        });
+    }
 }

@@ -22,6 +22,12 @@ pub(crate) struct Effects {
     /// `LISTEN`, temporary objects, `WITH HOLD` cursors, session advisory
     /// locks, role changes, `LOAD`, and opaque code (`DO`, `CALL`).
     pub(crate) session: bool,
+    /// Session state that certainly outlives the transaction (everything
+    /// `session` counts except the opaque `DO`/`CALL` and `set_config`,
+    /// which may be transaction-local): what `postgres.pooler =
+    /// "transaction"` refuses, since it would stay on a server connection
+    /// other clients get next.
+    pub(crate) pins_session: bool,
     /// A SQL-level `PREPARE` (a named statement outliving the borrow).
     pub(crate) prepared: bool,
     /// `DISCARD ALL` or `DEALLOCATE ALL`: every prepared statement of the
@@ -75,25 +81,38 @@ fn apply(words: &[String], effects: &mut Effects) {
             let scoped = matches!(word(1), "LOCAL" | "TRANSACTION" | "CONSTRAINTS");
             if !scoped {
                 effects.session = true;
+                effects.pins_session = true;
             }
         }
-        "LISTEN" | "LOAD" | "DO" | "CALL" => effects.session = true,
+        "LISTEN" | "LOAD" => {
+            effects.session = true;
+            effects.pins_session = true;
+        }
+        "DO" | "CALL" => effects.session = true,
         "DEALLOCATE" if word(1) == "ALL" || (word(1) == "PREPARE" && word(2) == "ALL") => {
             effects.discards_statements = true;
         }
         "DISCARD" if word(1) == "ALL" => effects.discards_statements = true,
         "DECLARE" if words.windows(2).any(|w| w[0] == "WITH" && w[1] == "HOLD") => {
             effects.session = true;
+            effects.pins_session = true;
         }
-        "CREATE" if creates_temporary(words) => effects.session = true,
+        "CREATE" if creates_temporary(words) => {
+            effects.session = true;
+            effects.pins_session = true;
+        }
         _ => {}
     }
-    if words.windows(2).any(|w| w[0] == "INTO" && is_temp(&w[1]))
-        || words
-            .iter()
-            .any(|w| SESSION_FUNCTIONS.contains(&w.as_str()))
-    {
+    if words.windows(2).any(|w| w[0] == "INTO" && is_temp(&w[1])) {
         effects.session = true;
+        effects.pins_session = true;
+    }
+    for word in words {
+        if SESSION_FUNCTIONS.contains(&word.as_str()) {
+            effects.session = true;
+            // set_config(.., .., true) is transaction-local.
+            effects.pins_session |= word != "SET_CONFIG";
+        }
     }
 }
 

@@ -29,6 +29,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio_postgres::Statement;
 use tokio_postgres::types::Type;
 
+use crate::keywords::PoolerMode;
+
 /// Counts of one cache, or of every cache of a manager.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -65,18 +67,63 @@ impl SharedCounters {
     }
 }
 
-/// One connection's cache.
+/// One connection's cache. Behind a transaction-mode pooler
+/// (`postgres.pooler = "transaction"`) it holds no statements, only the
+/// parameter types of SQL texts sent unnamed, with the same bound and
+/// counters.
 #[derive(Debug)]
 pub(crate) struct StatementCache {
     lru: Mutex<Lru<Statement>>,
+    types: Mutex<Lru<Arc<[Type]>>>,
     shared: Arc<SharedCounters>,
+    pooler: PoolerMode,
 }
 
 impl StatementCache {
-    pub(crate) fn new(capacity: usize, shared: Arc<SharedCounters>) -> Self {
+    pub(crate) fn new(capacity: usize, shared: Arc<SharedCounters>, pooler: PoolerMode) -> Self {
+        let (statements, types) = if pooler == PoolerMode::Transaction {
+            (0, capacity)
+        } else {
+            (capacity, 0)
+        };
         Self {
-            lru: Mutex::new(Lru::new(capacity)),
+            lru: Mutex::new(Lru::new(statements)),
+            types: Mutex::new(Lru::new(types)),
             shared,
+            pooler,
+        }
+    }
+
+    /// The connection's `postgres.pooler` setting.
+    pub(crate) fn pooler(&self) -> PoolerMode {
+        self.pooler
+    }
+
+    /// The parameter types learnt for `sql`, counting a hit or a miss.
+    pub(crate) fn parameter_types(&self, sql: &str) -> Option<Arc<[Type]>> {
+        let found = self
+            .types
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(sql, &[]);
+        let counter = if found.is_some() {
+            &self.shared.hits
+        } else {
+            &self.shared.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Keeps the parameter types of `sql`.
+    pub(crate) fn insert_parameter_types(&self, sql: &str, types: Arc<[Type]>) {
+        let evicted = self
+            .types
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(sql, &[], types);
+        if evicted.is_some() {
+            self.shared.evictions.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -120,9 +167,22 @@ impl StatementCache {
     pub(crate) fn clear(&self) {
         let dropped = self.lock().clear();
         drop(dropped);
+        let types = self
+            .types
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        drop(types);
     }
 
     pub(crate) fn stats(&self) -> StatementCacheStats {
+        if self.pooler == PoolerMode::Transaction {
+            return self
+                .types
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .stats();
+        }
         self.lock().stats()
     }
 }

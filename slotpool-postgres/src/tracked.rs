@@ -98,6 +98,23 @@ pub(crate) async fn run<R>(
     result
 }
 
+/// With `postgres.pooler = "transaction"`, refuses `sql` that would leave
+/// session state on whichever server connection the pooler picked (nothing
+/// is sent).
+pub(crate) async fn refuse_in_pooler_mode(
+    raw: &impl crate::pooler::Raw,
+    cache: &StatementCache,
+    sql: &str,
+) -> Result<(), Error> {
+    if cache.pooler() != crate::keywords::PoolerMode::Transaction {
+        return Ok(());
+    }
+    match crate::pooler::violation(&sql_scan::scan(sql)) {
+        Some(violation) => Err(crate::pooler::refuse(raw, violation).await),
+        None => Ok(()),
+    }
+}
+
 /// The tracked methods, for a type with `raw()` (the tokio-postgres client
 /// or transaction), `tracker()` and `cache()`.
 ///
@@ -108,7 +125,9 @@ pub(crate) async fn run<R>(
 macro_rules! tracked_methods {
     () => {
         /// `prepare`, tracked (the text is scanned now, since the statement
-        /// may run later unseen).
+        /// may run later unseen). With `postgres.pooler = "transaction"` it
+        /// is refused (a [`PoolerViolation`](crate::PoolerViolation) as the
+        /// error's source, nothing sent).
         pub async fn prepare(&self, query: &str) -> Result<Statement, Error> {
             self.prepare_typed(query, &[]).await
         }
@@ -119,6 +138,13 @@ macro_rules! tracked_methods {
             query: &str,
             parameter_types: &[Type],
         ) -> Result<Statement, Error> {
+            if self.cache().pooler() == $crate::keywords::PoolerMode::Transaction {
+                return Err($crate::pooler::refuse(
+                    self.raw(),
+                    $crate::pooler::PoolerViolation::NamedStatement,
+                )
+                .await);
+            }
             $crate::tracked::run(
                 self.tracker(),
                 self.cache(),
@@ -133,6 +159,9 @@ macro_rules! tracked_methods {
         /// prepared (tracked) and cached: the cache survives the
         /// connection's return to the pool, bounded by
         /// `statement_cache_capacity` with least-recently-used eviction.
+        /// With `postgres.pooler = "transaction"` it is refused, as
+        /// `prepare`: pass the SQL text to `query`/`execute`, which then
+        /// send it unnamed and cache its parameter types instead.
         pub async fn prepare_cached(&self, query: &str) -> Result<Statement, Error> {
             self.prepare_typed_cached(query, &[]).await
         }
@@ -154,12 +183,16 @@ macro_rules! tracked_methods {
         }
 
         $crate::tracked::tracked_methods! {
-            /// `query`, tracked.
-            statement query -> Vec<Row>;
-            /// `query_one`, tracked.
-            statement query_one -> Row;
-            /// `query_opt`, tracked.
-            statement query_opt -> Option<Row>;
+            /// `query`, tracked. With `postgres.pooler = "transaction"`
+            /// SQL text is sent as an unnamed statement (see
+            /// [`PoolerMode`](crate::PoolerMode)).
+            statement query / query_typed -> Vec<Row>;
+            /// `query_one`, tracked (unnamed behind a transaction-mode
+            /// pooler, as `query`).
+            statement query_one / query_typed_one -> Row;
+            /// `query_opt`, tracked (unnamed behind a transaction-mode
+            /// pooler, as `query`).
+            statement query_opt / query_typed_opt -> Option<Row>;
             /// `query_typed` (one round trip, no named statement: PgBouncer
             /// friendly), tracked.
             typed query_typed -> Vec<Row>;
@@ -167,8 +200,9 @@ macro_rules! tracked_methods {
             typed query_typed_one -> Row;
             /// `query_typed_opt`, tracked.
             typed query_typed_opt -> Option<Row>;
-            /// `execute`, tracked.
-            statement execute -> u64;
+            /// `execute`, tracked (unnamed behind a transaction-mode
+            /// pooler, as `query`).
+            statement execute / execute_typed -> u64;
             /// `execute_typed`, tracked.
             typed execute_typed -> u64;
             /// `simple_query`, tracked.
@@ -185,10 +219,10 @@ macro_rules! tracked_methods {
             self.tracker().session_changed();
         }
     };
-    ($($(#[$doc:meta])* $shape:ident $name:ident -> $output:ty;)+) => {
-        $($crate::tracked::tracked_methods!(@$shape $(#[$doc])* $name -> $output);)+
+    ($($(#[$doc:meta])* $shape:ident $name:ident $(/ $typed:ident)? -> $output:ty;)+) => {
+        $($crate::tracked::tracked_methods!(@$shape $(#[$doc])* $name $(/ $typed)? -> $output);)+
     };
-    (@statement $(#[$doc:meta])* $name:ident -> $output:ty) => {
+    (@statement $(#[$doc:meta])* $name:ident / $typed:ident -> $output:ty) => {
         $(#[$doc])*
         pub async fn $name<T>(
             &self,
@@ -198,6 +232,29 @@ macro_rules! tracked_methods {
         where
             T: ?Sized + $crate::tracked::SqlStatement,
         {
+            let pooled = self.cache().pooler() == $crate::keywords::PoolerMode::Transaction;
+            if let (true, Some(sql)) = (pooled, statement.sql_text()) {
+                $crate::tracked::refuse_in_pooler_mode(self.raw(), self.cache(), sql).await?;
+                let types = if params.is_empty() {
+                    ::std::sync::Arc::from(::std::vec::Vec::new())
+                } else {
+                    $crate::pooler::parameter_types(self.raw(), self.tracker(), self.cache(), sql)
+                        .await?
+                };
+                let typed: ::std::vec::Vec<(&(dyn ToSql + Sync), Type)> = params
+                    .iter()
+                    .enumerate()
+                    .map(|(i, param)| (*param, types.get(i).cloned().unwrap_or(Type::UNKNOWN)))
+                    .collect();
+                return $crate::tracked::run(
+                    self.tracker(),
+                    self.cache(),
+                    Some(sql),
+                    $crate::tracked::Kind::Execute,
+                    self.raw().$typed(sql, &typed),
+                )
+                .await;
+            }
             $crate::tracked::run(
                 self.tracker(),
                 self.cache(),
@@ -215,6 +272,7 @@ macro_rules! tracked_methods {
             query: &str,
             params: &[(&(dyn ToSql + Sync), Type)],
         ) -> Result<$output, Error> {
+            $crate::tracked::refuse_in_pooler_mode(self.raw(), self.cache(), query).await?;
             $crate::tracked::run(
                 self.tracker(),
                 self.cache(),
@@ -228,6 +286,7 @@ macro_rules! tracked_methods {
     (@text $(#[$doc:meta])* $name:ident -> $output:ty) => {
         $(#[$doc])*
         pub async fn $name(&self, query: &str) -> Result<$output, Error> {
+            $crate::tracked::refuse_in_pooler_mode(self.raw(), self.cache(), query).await?;
             $crate::tracked::run(
                 self.tracker(),
                 self.cache(),

@@ -100,6 +100,9 @@ fn every_setting_has_a_postgres_name_and_variable() {
         "idle_in_transaction_session_timeout",
         "statement_cache_capacity",
         "recycling",
+        "pooler",
+        "pooler_server_idle_timeout",
+        "pooler_client_idle_timeout",
     ];
     assert_eq!(
         names,
@@ -696,4 +699,68 @@ fn a_configuration_without_a_password_round_trips_through_toml() {
         .replace("\n[postgres]", "\n[profiles.p.postgres]");
     let back = Config::from_toml_str(&format!("[profiles.p]\n{text}"), "p").unwrap();
     assert_eq!(back, config);
+}
+
+/// Loads profile `prod` of `text` (a temporary file) under `env`.
+fn load_prod(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let path = std::env::temp_dir().join(format!(
+        "slotpool-pg-pooler-{}-{}.toml",
+        std::process::id(),
+        text.len()
+    ));
+    std::fs::write(&path, text).unwrap();
+    let loaded = Config::load(Some(&path), Some("prod"), vars(env));
+    std::fs::remove_file(&path).unwrap();
+    loaded
+}
+
+/// `pooler` and the pooler's timeouts from a profile and variables: the
+/// pool's lifetimes the user did not set are derived below the pooler's
+/// timeouts; one the user set above them is rejected, naming both.
+#[test]
+fn pooler_settings_load_and_nest_the_pools_lifetimes() {
+    let client_idle = [("SLOTPOOL_POSTGRES_POOLER_CLIENT_IDLE_TIMEOUT", "300s")];
+    let text = r#"
+[profiles.prod.postgres]
+url = "postgresql://app@pgbouncer:6432/app"
+pooler = "transaction"
+pooler_server_idle_timeout = "600s"
+"#;
+    let config = load_prod(text, &client_idle).unwrap();
+    assert_eq!(
+        config.postgres.pooler,
+        slotpool_postgres::PoolerMode::Transaction
+    );
+    assert_eq!(
+        config.postgres.pooler_client_idle_timeout,
+        Some(Duration::from_secs(300))
+    );
+    assert_eq!(config.pool.max_lifetime, Some(Duration::from_secs(225)));
+    assert_eq!(config.pool.idle_timeout, Some(Duration::from_secs(150)));
+
+    let explicit = text.replacen(
+        "[profiles.prod.postgres]",
+        "[profiles.prod]\nidle_timeout = \"400s\"\n\n[profiles.prod.postgres]",
+        1,
+    );
+    let error = load_prod(&explicit, &client_idle)
+        .expect_err("an explicit idle_timeout above the pooler's");
+    let message = error.to_string();
+    assert!(message.contains("idle_timeout"), "{message}");
+    assert!(
+        message.contains("postgres.pooler_client_idle_timeout"),
+        "{message}"
+    );
+
+    // The same in code: a default is derived, never rejected.
+    let mut config = Config::default();
+    config.postgres.pooler = slotpool_postgres::PoolerMode::Transaction;
+    config.postgres.pooler_client_idle_timeout = Some(Duration::from_secs(90));
+    assert!(!config.problems().is_empty(), "not derived yet");
+    config.derive_unset_defaults();
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    assert_eq!(config.pool.max_lifetime, Some(Duration::from_secs(67)));
+
+    let wrong = load_prod("[profiles.prod.postgres]\npooler = \"session\"\n", &[]);
+    assert!(wrong.is_err());
 }

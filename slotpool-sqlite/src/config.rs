@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use slotpool::config::schema::{Problems, Setting, Settings};
+use slotpool::config::schema::{Problems, SectionRules, Setting, Settings};
 use slotpool::{ConfigError, PoolConfig};
 
 /// Largest allowed `sqlite.statement_cache_capacity`.
@@ -38,6 +38,9 @@ slotpool::pool_and_section!(Config {
     pool,
     sqlite: SqliteConfig
 });
+
+/// No rule spans the pool's settings and the `[sqlite]` section.
+impl SectionRules for SqliteConfig {}
 
 impl Settings for SqliteConfig {
     fn settings() -> Vec<Setting<Self>> {

@@ -532,16 +532,47 @@ macro_rules! settings {
     };
 }
 
+/// What a backend's section adds to the pool's settings it is composed
+/// with in [`pool_and_section!`]: rules that span both parts, and pool
+/// defaults derived from the section (slotpool-postgres's pooler mode keeps
+/// the pool's lifetimes below the pooler's timeouts). Both default to none.
+pub trait SectionRules {
+    /// Broken rules that involve the pool's settings and this section.
+    fn pool_problems(&self, _pool: &crate::PoolConfig) -> Vec<ConfigError> {
+        Vec::new()
+    }
+
+    /// Derives pool settings the user did not set (`is_set` says which
+    /// they did) from this section, before the pool's own derivation runs;
+    /// returns what it derived.
+    fn derive_pool_defaults(
+        &self,
+        _pool: &mut crate::PoolConfig,
+        _is_set: &dyn Fn(&str) -> bool,
+    ) -> Vec<super::Derived> {
+        Vec::new()
+    }
+}
+
+/// The names of the settings of `config` whose value differs from the
+/// built-in default: what a configuration built in code set.
+pub fn differs_from_default<T: Settings>(config: &T) -> Vec<String> {
+    super::derive::differs_from_default(config)
+}
+
 /// A backend's whole configuration, `$config { pool, $section }`: the
 /// pool's [`PoolConfig`](crate::PoolConfig) at the top level of a profile
 /// and the backend's settings (a [`Settings`] type) in the `[$section]`
 /// table. Implements [`Settings`] for it (the pool's settings, then the
-/// section's; both parts' problems; the pool's derived defaults) and writes
-/// its inherent `problems` and `validate`.
+/// section's; the rules that span both parts, then each part's problems;
+/// the section's derived pool defaults, then the pool's own) and writes its
+/// inherent `problems`, `validate` and `derive_unset_defaults`. The section
+/// type implements [`SectionRules`] (an empty impl takes no cross-part
+/// rule).
 ///
 /// ```
 /// use slotpool::PoolConfig;
-/// use slotpool::config::schema::{Setting, Settings};
+/// use slotpool::config::schema::{SectionRules, Setting, Settings};
 ///
 /// #[derive(Debug, Clone, Default, PartialEq)]
 /// struct CacheConfig { entries: u32 }
@@ -554,6 +585,8 @@ macro_rules! settings {
 ///         Vec::new()
 ///     }
 /// }
+///
+/// impl SectionRules for CacheConfig {}
 ///
 /// #[derive(Debug, Clone, Default, PartialEq)]
 /// struct Config { pool: PoolConfig, cache: CacheConfig }
@@ -577,6 +610,19 @@ macro_rules! pool_and_section {
             pub fn validate(&self) -> ::std::result::Result<(), $crate::ConfigError> {
                 <Self as $crate::config::schema::Settings>::validate(self)
             }
+
+            /// Fills in the derived defaults of a configuration built in
+            /// code, where a pool setting counts as set when it differs
+            /// from its built-in default (as
+            /// `PoolConfig::derive_unset_defaults`). `load` does this
+            /// itself, knowing what the file and environment set. Returns
+            /// what was derived.
+            pub fn derive_unset_defaults(&mut self) -> ::std::vec::Vec<$crate::config::Derived> {
+                let set = $crate::config::schema::differs_from_default(&self.pool);
+                <Self as $crate::config::schema::Settings>::derive_defaults(self, &|name| {
+                    set.iter().any(|set| set == name)
+                })
+            }
         }
 
         impl $crate::config::schema::Settings for $config {
@@ -597,7 +643,12 @@ macro_rules! pool_and_section {
             }
 
             fn problems(&self) -> ::std::vec::Vec<$crate::ConfigError> {
-                let mut problems = $crate::config::schema::Settings::problems(&self.pool);
+                // The rules across both parts first: a pool setting the
+                // user set against the section is the cause when a derived
+                // one then conflicts with it.
+                let mut problems =
+                    $crate::config::schema::SectionRules::pool_problems(&self.$section, &self.pool);
+                problems.extend($crate::config::schema::Settings::problems(&self.pool));
                 problems.extend($crate::config::schema::Settings::problems(&self.$section));
                 problems
             }
@@ -606,8 +657,21 @@ macro_rules! pool_and_section {
                 &mut self,
                 is_set: &dyn Fn(&str) -> bool,
             ) -> ::std::vec::Vec<$crate::config::Derived> {
-                // The pool's settings keep their names at the top level.
-                $crate::config::schema::Settings::derive_defaults(&mut self.pool, is_set)
+                // The section's bounds first, so the pool's own rules see
+                // them; what the section derived then counts as set. The
+                // pool's settings keep their names at the top level.
+                let mut derived = $crate::config::schema::SectionRules::derive_pool_defaults(
+                    &self.$section,
+                    &mut self.pool,
+                    is_set,
+                );
+                let by_section: ::std::vec::Vec<&'static str> =
+                    derived.iter().map(|derived| derived.setting).collect();
+                derived.extend($crate::config::schema::Settings::derive_defaults(
+                    &mut self.pool,
+                    &|name| is_set(name) || by_section.contains(&name),
+                ));
+                derived
             }
         }
     };
