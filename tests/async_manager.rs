@@ -277,7 +277,18 @@ async fn a_stale_async_checkout_is_checked_once_and_try_get_does_not_block() {
     }
     // try_get never waits, and an async check cannot run on its thread: a
     // stale connection goes to its check and try_get reports no idle one.
+    // The check hangs here: a quick one could pass on another worker while
+    // try_get still scans, and try_get would then rightly take the
+    // connection it put back.
+    knobs.hang_valid.store(true, Ordering::SeqCst);
+    let before = knobs.validations.load(Ordering::SeqCst);
     assert!(matches!(pool.try_get(), Err(TryGetError::NoIdle { .. })));
+    eventually("the check runs, as a task", || {
+        knobs.validations.load(Ordering::SeqCst) == before + 1
+    })
+    .await;
+    knobs.hang_valid.store(false, Ordering::SeqCst);
+    knobs.release.notify_waiters();
     let conn = pool
         .get_timeout_async(LIMIT)
         .await
