@@ -42,11 +42,11 @@ use std::time::{Duration, Instant};
 use slotpool::runtime::Tokio;
 use slotpool::{Async, ErrorClass, Pool, PoolConfig};
 use slotpool_postgres::{Credentials, PgConfig, PgConnection, PgError, PgManager, Secret};
-use support::{Monitor, monitor_or_skip, settings, unique_tag};
+use support::{Monitor, monitor_or_skip, pool_config, settings, unique_tag};
 use tokio::task::JoinHandle;
 use tokio_postgres::SimpleQueryMessage;
 
-type PgPool = Pool<Async<PgManager>>;
+use slotpool_postgres::PgPool;
 
 /// Concurrent borrowers.
 const TASKS: usize = 64;
@@ -55,18 +55,6 @@ const CONNECTIONS: u32 = 8;
 /// The whole load of a test, kills and rotation included, must be over
 /// within this (a hang fails the test instead of stalling the run).
 const HARD_LIMIT: Duration = Duration::from_secs(25);
-
-fn pool_config() -> PoolConfig {
-    PoolConfig {
-        max_size: CONNECTIONS,
-        connection_timeout: Duration::from_secs(5),
-        validation_timeout: Duration::from_secs(1),
-        validation_idle_window: Duration::from_millis(50),
-        connect_backoff_initial: Duration::from_millis(10),
-        connect_backoff_max: Duration::from_millis(100),
-        ..PoolConfig::default()
-    }
-}
 
 fn build(settings: PgConfig, config: PoolConfig) -> Arc<PgPool> {
     let manager = PgManager::new(settings).expect("valid settings");
@@ -222,7 +210,7 @@ async fn sixty_four_tasks_on_eight_connections_never_share_one() {
         return;
     };
     let tag = unique_tag("load_exclusive");
-    let pool = build(settings(&tag), pool_config());
+    let pool = build(settings(&tag), pool_config(CONNECTIONS));
     let run = Run::new();
     let in_use = Arc::new(Mutex::new(HashSet::new()));
     let seen = Arc::new(Mutex::new(HashSet::new()));
@@ -461,7 +449,7 @@ async fn terminated_backends_cost_at_most_one_retry() {
         settings(&tag),
         PoolConfig {
             validation_idle_window: Duration::ZERO,
-            ..pool_config()
+            ..pool_config(CONNECTIONS)
         },
     );
     let run = Run::new();
@@ -627,7 +615,7 @@ async fn credentials_rotate_under_load_without_a_failed_request() {
             password: Secret::new(OLD_PASSWORD),
             ..settings(&tag)
         },
-        pool_config(),
+        pool_config(CONNECTIONS),
     );
     let run = Run::new();
     let started = Instant::now();
@@ -909,7 +897,7 @@ async fn cancelled_gets_and_queries_leave_nothing_to_the_next_borrower() {
         return;
     };
     let tag = unique_tag("load_cancel");
-    let pool = build(settings(&tag), pool_config());
+    let pool = build(settings(&tag), pool_config(CONNECTIONS));
     let run = Run::new();
     let counts = Arc::new(StormCounts::default());
     let started = Instant::now();
@@ -1004,7 +992,7 @@ async fn a_cancel_request_for_a_finished_statement_never_hits_the_next_borrower(
         settings(&unique_tag("late_cancel")),
         PoolConfig {
             max_size: 1,
-            ..pool_config()
+            ..pool_config(CONNECTIONS)
         },
     );
     let mut hit = Vec::new();
@@ -1046,7 +1034,7 @@ async fn a_connection_killed_under_its_borrower_is_not_handed_out_again() {
         PoolConfig {
             max_size: 1,
             validation_idle_window: Duration::from_millis(500),
-            ..pool_config()
+            ..pool_config(CONNECTIONS)
         },
     );
     let mut handed_out_again = Vec::new();

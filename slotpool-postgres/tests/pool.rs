@@ -17,21 +17,9 @@ use slotpool::runtime::Tokio;
 use slotpool::{Async, Pool, PoolConfig};
 use slotpool_postgres::{Config, Credentials, PgConfig, PgConnection, PgManager};
 use support::proxy::Proxy;
-use support::{PG_PORT, first_value, monitor_or_skip, settings, unique_tag};
+use support::{PG_PORT, first_value, monitor_or_skip, pool_config, settings, unique_tag};
 
-type PgPool = Pool<Async<PgManager>>;
-
-fn pool_config(max_size: u32) -> PoolConfig {
-    PoolConfig {
-        max_size,
-        connection_timeout: Duration::from_secs(5),
-        validation_timeout: Duration::from_secs(1),
-        validation_idle_window: Duration::from_millis(50),
-        connect_backoff_initial: Duration::from_millis(10),
-        connect_backoff_max: Duration::from_millis(100),
-        ..PoolConfig::default()
-    }
-}
+use slotpool_postgres::PgPool;
 
 fn build(manager: PgManager, config: PoolConfig) -> PgPool {
     Pool::builder()

@@ -23,21 +23,9 @@ use slotpool::runtime::Tokio;
 use slotpool::{Async, Pool, PoolConfig};
 use slotpool_postgres::tokio_postgres::error::SqlState;
 use slotpool_postgres::{Config, PgManager, PoolerViolation};
-use support::{Monitor, monitor_or_skip, unique_tag};
+use support::{Monitor, monitor_or_skip, pool_config, unique_tag};
 
-type PgPool = Pool<Async<PgManager>>;
-
-fn pool_config(max_size: u32) -> PoolConfig {
-    PoolConfig {
-        max_size,
-        connection_timeout: Duration::from_secs(5),
-        validation_timeout: Duration::from_secs(1),
-        validation_idle_window: Duration::from_millis(50),
-        connect_backoff_initial: Duration::from_millis(10),
-        connect_backoff_max: Duration::from_millis(100),
-        ..PoolConfig::default()
-    }
-}
+use slotpool_postgres::PgPool;
 
 fn build(config: Config) -> PgPool {
     Pool::builder()

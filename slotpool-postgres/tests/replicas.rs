@@ -24,7 +24,8 @@ use slotpool_postgres::{
 };
 use support::proxy::{Proxy, Silence, Silent};
 use support::{
-    PG_HOST, PG_USER, eventually, first_value, monitor_or_skip, settings, skip, unique_tag,
+    PG_HOST, PG_USER, eventually, first_value, monitor_or_skip, pool_config, settings, skip,
+    unique_tag,
 };
 use tokio_postgres::{Client, NoTls};
 
@@ -91,18 +92,6 @@ fn replica_settings(tag: &str) -> PgConfig {
     PgConfig {
         port: Some(u32::from(REPLICA_PORT)),
         ..settings(tag)
-    }
-}
-
-fn pool_config(max_size: u32) -> PoolConfig {
-    PoolConfig {
-        max_size,
-        connection_timeout: Duration::from_secs(5),
-        validation_timeout: Duration::from_secs(1),
-        validation_idle_window: Duration::from_millis(50),
-        connect_backoff_initial: Duration::from_millis(10),
-        connect_backoff_max: Duration::from_millis(100),
-        ..PoolConfig::default()
     }
 }
 

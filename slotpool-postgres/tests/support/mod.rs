@@ -46,6 +46,21 @@ pub fn unique_tag(test: &str) -> String {
     tag
 }
 
+/// The pool settings the server tests share: `max_size` connections, short
+/// timeouts and connect backoff so a fault shows within a test's bounds,
+/// and a check of any connection idle for 50 ms.
+pub fn pool_config(max_size: u32) -> slotpool::PoolConfig {
+    slotpool::PoolConfig {
+        max_size,
+        connection_timeout: Duration::from_secs(5),
+        validation_timeout: Duration::from_secs(1),
+        validation_idle_window: Duration::from_millis(50),
+        connect_backoff_initial: Duration::from_millis(10),
+        connect_backoff_max: Duration::from_millis(100),
+        ..slotpool::PoolConfig::default()
+    }
+}
+
 /// Settings for a plain connection to the test server as the superuser,
 /// tagged with `tag`, TLS off.
 pub fn settings(tag: &str) -> PgConfig {
