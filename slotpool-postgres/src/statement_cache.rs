@@ -106,12 +106,7 @@ impl StatementCache {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(sql, &[]);
-        let counter = if found.is_some() {
-            &self.shared.hits
-        } else {
-            &self.shared.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.count_lookup(found.is_some());
         found
     }
 
@@ -139,13 +134,18 @@ impl StatementCache {
     /// hit or a miss.
     pub(crate) fn get(&self, sql: &str, types: &[Type]) -> Option<Statement> {
         let found = self.lock().get(sql, types);
-        let counter = if found.is_some() {
+        self.count_lookup(found.is_some());
+        found
+    }
+
+    /// Counts a lookup as a hit or a miss.
+    fn count_lookup(&self, hit: bool) {
+        let counter = if hit {
             &self.shared.hits
         } else {
             &self.shared.misses
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        found
     }
 
     /// Caches `statement`, evicting the least recently used one if full.

@@ -85,19 +85,14 @@ pub(crate) async fn primary_flush_lsn(
 ) -> Result<Lsn, ReplicaError> {
     let deadline = Instant::now() + timeout;
     let conn = acquire(primary, timeout).await?;
-    let row = first_row(
+    position(
         &primary.name,
         &conn,
-        "SELECT pg_current_wal_flush_lsn()::text",
+        "pg_current_wal_flush_lsn()",
         deadline,
         timeout,
     )
-    .await?;
-    lsn(
-        &primary.name,
-        "pg_current_wal_flush_lsn()",
-        row.into_iter().next().flatten(),
-    )
+    .await
 }
 
 /// The WAL position a session's write is durable at: the primary's
@@ -107,19 +102,8 @@ pub(crate) async fn write_lsn(
     conn: &PgConnection,
     timeout: Duration,
 ) -> Result<Lsn, ReplicaError> {
-    let row = first_row(
-        member,
-        conn,
-        "SELECT pg_current_wal_lsn()::text",
-        Instant::now() + timeout,
-        timeout,
-    )
-    .await?;
-    lsn(
-        member,
-        "pg_current_wal_lsn()",
-        row.into_iter().next().flatten(),
-    )
+    let deadline = Instant::now() + timeout;
+    position(member, conn, "pg_current_wal_lsn()", deadline, timeout).await
 }
 
 /// A replica's replay position, on one of its connections.
@@ -129,19 +113,21 @@ pub(crate) async fn replay_lsn(
     deadline: Instant,
     timeout: Duration,
 ) -> Result<Lsn, ReplicaError> {
-    let row = first_row(
-        member,
-        conn,
-        "SELECT pg_last_wal_replay_lsn()::text",
-        deadline,
-        timeout,
-    )
-    .await?;
-    lsn(
-        member,
-        "pg_last_wal_replay_lsn()",
-        row.into_iter().next().flatten(),
-    )
+    position(member, conn, "pg_last_wal_replay_lsn()", deadline, timeout).await
+}
+
+/// The WAL position `function` (one of the three above, a fixed name)
+/// returns on `conn`.
+async fn position(
+    member: &str,
+    conn: &PgConnection,
+    function: &'static str,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Lsn, ReplicaError> {
+    let sql = format!("SELECT {function}::text");
+    let row = first_row(member, conn, &sql, deadline, timeout).await?;
+    lsn(member, function, row.into_iter().next().flatten())
 }
 
 async fn acquire(
