@@ -24,6 +24,9 @@
 # SLOTPOOL_REPLICA_PORT (5433), PGHOST/PGPORT of the primary
 # (127.0.0.1/5432), PGUSER (postgres).
 set -euo pipefail
+# The servers run as postgres, who may not be able to enter the caller's
+# directory (a CI checkout under a private temporary directory): work from /.
+cd /
 
 dir=${SLOTPOOL_REPLICA_DIR:-/tmp/slotpool-replica}
 port=${SLOTPOOL_REPLICA_PORT:-5433}

@@ -28,6 +28,9 @@
 # PgBouncer refuses to run as root: it runs as the user postgres. Without
 # the binary it is installed with apt-get (CI runs as root).
 set -euo pipefail
+# The servers run as postgres, who may not be able to enter the caller's
+# directory (a CI checkout under a private temporary directory): work from /.
+cd /
 
 dir=${PGBOUNCER_DIR:-/tmp/slotpool-pgbouncer}
 port=${PGBOUNCER_PORT:-6432}

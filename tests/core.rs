@@ -75,18 +75,21 @@ fn a_connection_stays_in_its_slot_across_checkouts() {
 
 #[test]
 fn a_validation_is_not_counted_as_a_checkout() {
-    // Every checkout finds the connection stale, sends it to the worker to
-    // be checked and waits for it: three gets, three that waited, no hits.
+    // After the first, every checkout finds the connection stale and sends
+    // it to the worker to be checked: each get is counted once, as a hit or
+    // a wait, never as both, and each stale checkout is checked once. Which
+    // of the two a get counts as is a race the test leaves open: a check (or
+    // the first get's connect) that ends before the caller has queued up
+    // leaves the connection idle and just checked, and the caller's scan
+    // takes it (a hit); otherwise it is handed to the queued caller (a wait).
     let (pool, _faults) = pool_with(1, |builder| builder.validation_idle_window(Duration::ZERO));
     for _ in 0..3 {
         drop(pool.get().unwrap());
     }
     let counters = pool.stats().counters;
-    assert_eq!(
-        (counters.gets, counters.hits, counters.waited),
-        (3, 0, 3),
-        "{counters:?}"
-    );
+    assert_eq!(counters.gets, 3, "{counters:?}");
+    assert_eq!(counters.hits + counters.waited, 3, "{counters:?}");
+    assert_eq!(counters.validations, 2, "{counters:?}");
 }
 
 #[test]
