@@ -13,42 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use slotpool::{CloseReason, Error, ManualClock, Pool, PoolConfig};
-use support::{Gate, TestManager, eventually};
+use slotpool::{CloseReason, Error, Pool, PoolConfig};
+use support::{Gate, TestManager, eventually, manual_pool, open};
 
 const LIMIT: Duration = Duration::from_secs(10);
 const MARGIN: Duration = Duration::from_secs(1);
-
-/// A pool driven entirely by the test: manual clock, manual background.
-fn manual_pool(
-    configure: impl FnOnce(slotpool::Builder<TestManager>) -> slotpool::Builder<TestManager>,
-) -> (Pool<TestManager>, Arc<ManualClock>, Arc<support::Faults>) {
-    let (manager, faults) = TestManager::new();
-    let clock = ManualClock::new();
-    let builder = Pool::builder()
-        .clock(clock.clone())
-        .manual_background()
-        .idle_timeout(None)
-        .keepalive_interval(None)
-        .max_lifetime(None)
-        .validation_idle_window(Duration::from_secs(3600));
-    let pool = configure(builder).build(manager).unwrap();
-    (pool, clock, faults)
-}
-
-/// Opens `n` connections in a manual pool and returns them to idle.
-fn open(pool: &Pool<TestManager>, n: usize) {
-    let held: Vec<_> = (0..n)
-        .map(|_| {
-            if let Ok(conn) = pool.try_get() {
-                return conn;
-            }
-            pool.run_background_step();
-            pool.try_get().expect("opened by the step")
-        })
-        .collect();
-    drop(held);
-}
 
 /// Asserts a get ended within `timeout` plus the margin.
 fn assert_within(started: Instant, timeout: Duration) {
@@ -236,7 +205,7 @@ fn s08_lifetime_expiry_is_spread_and_never_under_a_user() {
             .max_lifetime(Some(Duration::from_secs(100)))
             .max_lifetime_jitter(0.5)
     });
-    open(&pool, 11);
+    drop(open(&pool, 11));
     let held = pool.try_get().unwrap();
     let held_id = held.id;
     // Expiry of each connection lies in [50 s, 100 s]: walk through it.
@@ -282,7 +251,7 @@ fn s09_idle_retirement_stops_at_min_idle_and_keepalive_replaces_the_dead() {
             .min_idle(2)
             .idle_timeout(Some(Duration::from_secs(10)))
     });
-    open(&pool, 5);
+    drop(open(&pool, 5));
     clock.advance(Duration::from_secs(11));
     pool.run_background_step();
     assert_eq!(pool.state().idle_connections, 2, "{}", pool.state());
@@ -386,7 +355,7 @@ fn s11_a_leak_is_reported_once_counted_and_its_return_logged() {
                 .max_size(2)
                 .leak_detection_threshold(Some(Duration::from_secs(5)))
         });
-        open(&pool, 1);
+        drop(open(&pool, 1));
         let leaked = pool.try_get().unwrap(); // the checkout site below is reported
         let line = line!() - 1;
         clock.advance(Duration::from_secs(3));
@@ -419,7 +388,7 @@ fn a_leak_reported_before_detection_is_switched_off_is_still_logged_on_return() 
                 .max_size(1)
                 .leak_detection_threshold(Some(Duration::from_secs(5)))
         });
-        open(&pool, 1);
+        drop(open(&pool, 1));
         // One checkout first, so the leaked one is not the slot's sampled
         // first checkout (which takes the slow return path anyway).
         drop(pool.try_get().unwrap());
@@ -495,7 +464,7 @@ fn s13_start_up_waits_for_min_idle_or_reports_why() {
 #[test]
 fn evict_idle_evict_and_retain() {
     let (pool, clock, faults) = manual_pool(|builder| builder.max_size(4));
-    open(&pool, 4);
+    drop(open(&pool, 4));
     // retain: close connections that served fewer than two checkouts.
     drop(pool.try_get().unwrap());
     pool.retain(|_conn, info| info.checkouts >= 2);
@@ -506,7 +475,7 @@ fn evict_idle_evict_and_retain() {
     pool.evict(conn);
     assert_eq!(pool.state().connections, 0);
     // evict_idle: idle now, in use on return.
-    open(&pool, 2);
+    drop(open(&pool, 2));
     let held = pool.try_get().unwrap();
     clock.advance(Duration::from_millis(1));
     pool.evict_idle();
@@ -516,7 +485,7 @@ fn evict_idle_evict_and_retain() {
     assert_eq!(faults.live.load(Ordering::SeqCst), 0);
     // New connections are not affected by an earlier eviction.
     clock.advance(Duration::from_millis(1));
-    open(&pool, 1);
+    drop(open(&pool, 1));
     drop(pool.try_get().unwrap());
     assert_eq!(pool.state().idle_connections, 1);
 }
@@ -525,7 +494,7 @@ fn evict_idle_evict_and_retain() {
 fn a_get_that_waits_runs_in_an_acquire_span() {
     with_captured_logs_and_spans(|captured| {
         let (pool, _clock, _faults) = manual_pool(|builder| builder.max_size(1));
-        open(&pool, 1);
+        drop(open(&pool, 1));
         let held = pool.try_get().unwrap();
         // Served at once: no span (the fast path records nothing).
         assert!(!captured.text().contains("slotpool.acquire"));

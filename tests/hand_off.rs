@@ -25,7 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use slotpool::{Builder, Error, ManualClock, Pool, PooledConnection};
-use support::{TestManager, process_cpu_time};
+use support::{TestManager, manual_pool, open, process_cpu_time};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -83,45 +83,26 @@ impl<'a> Waiter<'a> {
     }
 }
 
-/// A manual pool (clock and background) with `open` connections, all
-/// checked out and returned to the caller.
+/// A manual pool (clock and background, no maintenance) of `open`
+/// connections at most, with a 30 s connection timeout.
 fn pool_holding(
     open: usize,
     configure: impl FnOnce(Builder<TestManager>) -> Builder<TestManager>,
 ) -> (Pool<TestManager>, Arc<ManualClock>) {
-    let (manager, _faults) = TestManager::new();
-    let clock = ManualClock::new();
-    let builder = Pool::builder()
-        .max_size(open as u32)
-        .clock(clock.clone())
-        .manual_background()
-        .connection_timeout(Duration::from_secs(30))
-        .validation_idle_window(Duration::from_secs(3600))
-        // No maintenance: a background step only opens connections.
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .keepalive_interval(None);
-    let pool = configure(builder).build(manager).expect("pool");
+    let (pool, clock, _faults) = manual_pool(|builder| {
+        configure(
+            builder
+                .max_size(open as u32)
+                .connection_timeout(Duration::from_secs(30)),
+        )
+    });
     (pool, clock)
-}
-
-/// Checks out `n` connections, opening them with background steps.
-fn hold(pool: &Pool<TestManager>, n: usize) -> Vec<PooledConnection<'_, TestManager>> {
-    (0..n)
-        .map(|_| {
-            if let Ok(conn) = pool.try_get() {
-                return conn;
-            }
-            pool.run_background_step();
-            pool.try_get().expect("opened by the step")
-        })
-        .collect()
 }
 
 #[test]
 fn a_young_wait_lets_a_running_caller_take_a_returned_connection() {
     let (pool, _clock) = pool_holding(1, |b| b.hand_off_after(Duration::from_secs(1)));
-    let held = hold(&pool, 1);
+    let held = open(&pool, 1);
     let waiter = Waiter::queued(&pool);
     drop(held);
     assert_eq!(waiter.woken(), 1, "the waiter is roused to look");
@@ -146,7 +127,7 @@ fn a_young_wait_lets_a_running_caller_take_a_returned_connection() {
 #[test]
 fn past_hand_off_after_a_return_goes_to_the_oldest_waiter() {
     let (pool, clock) = pool_holding(1, |b| b.hand_off_after(Duration::from_millis(1)));
-    let held = hold(&pool, 1);
+    let held = open(&pool, 1);
     let waiter = Waiter::queued(&pool);
     clock.advance(Duration::from_millis(2)); // wakes it too (its timer)
     let woken = waiter.woken();
@@ -166,7 +147,7 @@ fn past_hand_off_after_a_return_goes_to_the_oldest_waiter() {
 #[test]
 fn hand_off_after_zero_hands_every_return_to_the_oldest_waiter() {
     let (pool, _clock) = pool_holding(1, |b| b.hand_off_after(Duration::ZERO));
-    let held = hold(&pool, 1);
+    let held = open(&pool, 1);
     let waiter = Waiter::queued(&pool);
     drop(held);
     assert!(
@@ -179,7 +160,7 @@ fn hand_off_after_zero_hands_every_return_to_the_oldest_waiter() {
 #[test]
 fn waiters_are_roused_in_arrival_order_and_keep_their_place() {
     let (pool, _clock) = pool_holding(1, |b| b.hand_off_after(Duration::from_secs(1)));
-    let held = hold(&pool, 1);
+    let held = open(&pool, 1);
     let first = Waiter::queued(&pool);
     let mut second = Waiter::queued(&pool);
     drop(held);
@@ -205,7 +186,7 @@ fn waiters_are_roused_in_arrival_order_and_keep_their_place() {
 #[test]
 fn a_roused_waiter_that_is_cancelled_passes_the_rousal_on() {
     let (pool, _clock) = pool_holding(1, |b| b.hand_off_after(Duration::from_secs(1)));
-    let held = hold(&pool, 1);
+    let held = open(&pool, 1);
     let first = Waiter::queued(&pool);
     let second = Waiter::queued(&pool);
     drop(held);
@@ -222,7 +203,7 @@ fn a_roused_waiter_that_is_cancelled_passes_the_rousal_on() {
 #[test]
 fn a_roused_waiter_that_takes_one_passes_the_rousal_on_if_another_is_idle() {
     let (pool, _clock) = pool_holding(2, |b| b.hand_off_after(Duration::from_secs(1)));
-    let mut held = hold(&pool, 2);
+    let mut held = open(&pool, 2);
     let first = Waiter::queued(&pool);
     let second = Waiter::queued(&pool);
     drop(held.pop());
@@ -238,7 +219,7 @@ fn a_roused_waiter_that_takes_one_passes_the_rousal_on_if_another_is_idle() {
 #[test]
 fn a_roused_waiter_handed_a_connection_passes_the_rousal_on() {
     let (pool, _clock) = pool_holding(2, |b| b.hand_off_after(Duration::from_secs(1)));
-    let held = hold(&pool, 1); // one of two open: room for another
+    let held = open(&pool, 1); // one of two open: room for another
     let first = Waiter::queued(&pool);
     let second = Waiter::queued(&pool);
     drop(held);

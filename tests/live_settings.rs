@@ -57,9 +57,9 @@ use std::time::{Duration, Instant};
 use slotpool::config::StartupMode;
 use slotpool::{
     BuildError, Builder, CloseReason, ConfigError, Error, Manager, ManualClock, Pool, PoolConfig,
-    PooledConnection, TryGetError,
+    TryGetError,
 };
-use support::{Faults, Gate, TestConn, TestError, TestManager, eventually};
+use support::{Faults, Gate, TestConn, TestError, TestManager, eventually, manual_pool, open};
 
 /// Bound on anything a test waits for.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -96,39 +96,6 @@ fn live_pool(
     let (manager, faults) = TestManager::new();
     let pool = configure(Pool::builder()).build(manager).expect("pool");
     (pool, faults)
-}
-
-/// A pool driven entirely by the test: a manual clock and no background
-/// thread (`run_background_step` is one pass). Maintenance is off and the
-/// validation window an hour unless `configure` says otherwise.
-fn manual_pool(
-    configure: impl FnOnce(Builder<TestManager>) -> Builder<TestManager>,
-) -> (Pool<TestManager>, Arc<ManualClock>, Arc<Faults>) {
-    let (manager, faults) = TestManager::new();
-    let clock = ManualClock::new();
-    let builder = Pool::builder()
-        .clock(clock.clone())
-        .manual_background()
-        .idle_timeout(None)
-        .keepalive_interval(None)
-        .max_lifetime(None)
-        .validation_idle_window(Duration::from_secs(3600));
-    let pool = configure(builder).build(manager).expect("pool");
-    (pool, clock, faults)
-}
-
-/// Checks out `n` connections of a manual pool, opening them as needed (at
-/// the clock's current time), and holds them.
-fn open(pool: &Pool<TestManager>, n: usize) -> Vec<PooledConnection<'_, TestManager>> {
-    (0..n)
-        .map(|_| {
-            if let Ok(conn) = pool.try_get() {
-                return conn;
-            }
-            pool.run_background_step();
-            pool.try_get().expect("opened by the step")
-        })
-        .collect()
 }
 
 /// Opens `n` connections of a live pool and returns them to idle.

@@ -270,3 +270,45 @@ pub fn process_cpu_time() -> Duration {
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     Duration::from_millis(ticks * 10)
 }
+
+/// A pool driven entirely by the test: a manual clock and no background
+/// thread (`run_background_step` is one pass). Maintenance (idle timeout,
+/// keepalive, lifetime) is off and the validation window an hour unless
+/// `configure` says otherwise.
+pub fn manual_pool(
+    configure: impl FnOnce(slotpool::Builder<TestManager>) -> slotpool::Builder<TestManager>,
+) -> (
+    slotpool::Pool<TestManager>,
+    Arc<slotpool::ManualClock>,
+    Arc<Faults>,
+) {
+    let (manager, faults) = TestManager::new();
+    let clock = slotpool::ManualClock::new();
+    let builder = slotpool::Pool::builder()
+        .clock(clock.clone())
+        .manual_background()
+        .idle_timeout(None)
+        .keepalive_interval(None)
+        .max_lifetime(None)
+        .validation_idle_window(Duration::from_secs(3600));
+    let pool = configure(builder).build(manager).expect("pool");
+    (pool, clock, faults)
+}
+
+/// Checks out `n` connections of a manual pool, opening them with
+/// background steps as needed (at the clock's current time), and holds
+/// them.
+pub fn open(
+    pool: &slotpool::Pool<TestManager>,
+    n: usize,
+) -> Vec<slotpool::PooledConnection<'_, TestManager>> {
+    (0..n)
+        .map(|_| {
+            if let Ok(conn) = pool.try_get() {
+                return conn;
+            }
+            pool.run_background_step();
+            pool.try_get().expect("opened by the step")
+        })
+        .collect()
+}
