@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use slotpool::runtime::Tokio;
 use slotpool::{Async, ErrorClass, Pool, PoolConfig};
 use slotpool_postgres::{Credentials, PgConfig, PgConnection, PgError, PgManager, Secret};
-use support::{Monitor, monitor_or_skip, pool_config, settings, unique_tag};
+use support::{monitor_or_skip, pool_config, settings, unique_tag};
 use tokio::task::JoinHandle;
 use tokio_postgres::SimpleQueryMessage;
 
@@ -327,36 +327,6 @@ async fn exclusive_request(
 // 2. Every pool backend terminated mid-load.
 // ---------------------------------------------------------------------------
 
-/// Kills every backend tagged `tag` at once (one statement, the signals
-/// sent back to back rather than one per exit as `Monitor::terminate_all`
-/// does), and waits until all of them have exited. Returns their pids.
-async fn terminate_at_once(monitor: &Monitor, tag: &str) -> Vec<i32> {
-    // The `CASE` keeps the tag filter ahead of the call (see
-    // `TERMINATE_BY_TAG`).
-    let killed: Vec<i32> = monitor
-        .client()
-        .query(
-            "SELECT pid FROM pg_stat_activity WHERE CASE \
-             WHEN application_name = $1 AND pid <> pg_backend_pid() \
-             THEN pg_terminate_backend(pid) ELSE false END",
-            &[&tag],
-        )
-        .await
-        .expect("pg_terminate_backend")
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let alive = monitor.pids(tag).await;
-        if killed.iter().all(|pid| !alive.contains(pid)) {
-            return killed;
-        }
-        assert!(Instant::now() < deadline, "terminated backends linger");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
 /// How many times the test kills every pool backend.
 const KILL_ROUNDS: usize = 3;
 
@@ -508,7 +478,7 @@ async fn terminated_backends_cost_at_most_one_retry() {
         under_load(&run, Duration::from_millis(300)).await;
         let before = run.done();
         let kill_started = Instant::now();
-        let pids = terminate_at_once(&monitor, &tag).await;
+        let pids = monitor.terminate_at_once(&tag).await;
         let kill_ended = Instant::now();
         assert_eq!(
             pids.len(),
@@ -1047,7 +1017,7 @@ async fn a_connection_killed_under_its_borrower_is_not_handed_out_again() {
                     pids.len() == 1 && monitor.state(pids[0]).await.as_deref() == Some("active")
                 })
                 .await;
-                terminate_at_once(&monitor, &tag).await
+                monitor.terminate_at_once(&tag).await
             });
             let error = PgError::from(result.expect_err("terminated"));
             assert_eq!(error.class(), ErrorClass::Permanent, "{error}");

@@ -25,6 +25,12 @@ use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 pub use server::{PG_DB, PG_HOST, PG_PORT, PG_USER, skip};
 use server::{PIDS_BY_TAG, TERMINATE_BY_TAG};
 
+/// [`TERMINATE_BY_TAG`] without its per-backend wait for the exit: every
+/// signal sent at once. The `CASE` keeps the tag filter ahead of the call.
+const TERMINATE_BY_TAG_AT_ONCE: &str = "SELECT pid FROM pg_stat_activity WHERE CASE \
+     WHEN application_name = $1 AND pid <> pg_backend_pid() \
+     THEN pg_terminate_backend(pid) ELSE false END";
+
 /// The group whose members must log in with a password (see
 /// `scripts/pg-test-setup.sh`).
 pub const PASSWORD_GROUP: &str = "slotpool_password_auth";
@@ -179,9 +185,21 @@ impl Monitor {
 
     /// Terminates every backend tagged `tag` and waits until they are gone.
     pub async fn terminate_all(&self, tag: &str) -> Vec<i32> {
+        self.terminate_with(TERMINATE_BY_TAG, tag).await
+    }
+
+    /// [`terminate_all`](Self::terminate_all) with the signals sent back to
+    /// back in one statement, rather than one per backend's exit.
+    pub async fn terminate_at_once(&self, tag: &str) -> Vec<i32> {
+        self.terminate_with(TERMINATE_BY_TAG_AT_ONCE, tag).await
+    }
+
+    /// Runs `sql` (one of the two statements above) for `tag`, then waits
+    /// until every backend it terminated has exited. Returns their pids.
+    async fn terminate_with(&self, sql: &str, tag: &str) -> Vec<i32> {
         let killed: Vec<i32> = self
             .client
-            .query(TERMINATE_BY_TAG, &[&tag])
+            .query(sql, &[&tag])
             .await
             .expect("pg_terminate_backend")
             .iter()
