@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use loom::thread;
-use slotpool::{Error, Manager, ManualClock, Pool, PoolConfig};
+use slotpool::{Manager, ManualClock, Pool, PoolConfig};
 
 #[derive(Debug, thiserror::Error)]
 #[error("model connect failure")]
@@ -321,26 +321,34 @@ fn create_completes_while_waiter_times_out() {
 fn close_races_get_and_return() {
     model(|| {
         let (pool, _clock, counts) = model_pool(1, 1);
-        let pool = std::sync::Arc::new(pool);
-        let held = pool.try_get().unwrap();
-        let waiter = spawn_with(&pool, move |pool| match pool.get() {
-            Ok(conn) => use_conn(&conn),
-            Err(error) => assert!(matches!(error, Error::Closed { .. }), "{error}"),
-        });
-        let closer = spawn_with(&pool, move |pool| {
-            let _ = pool.close_timeout(Duration::ZERO);
-        });
-        drop(held);
-        closer.join().unwrap();
-        assert!(pool.get().unwrap_err().is_closed());
-        waiter.join().unwrap();
-        assert_eq!(
-            counts.live.load(Ordering::SeqCst),
-            0,
-            "closed pool kept a connection"
-        );
-        assert_at_rest(&pool, &counts);
+        close_races_a_waiter_and_a_return(pool, &counts);
     });
+}
+
+/// The race of the two close models: one connection held, a caller
+/// waiting for it, `close()` on another thread while the holder returns
+/// it. The waiter is served or told the pool closed; afterwards a get is
+/// refused and no connection is left open.
+fn close_races_a_waiter_and_a_return(pool: Pool<ModelManager>, counts: &Counts) {
+    let pool = std::sync::Arc::new(pool);
+    let held = pool.try_get().unwrap();
+    let waiter = spawn_with(&pool, move |pool| match pool.get() {
+        Ok(conn) => use_conn(&conn),
+        Err(error) => assert!(error.is_closed(), "{error}"),
+    });
+    let closer = spawn_with(&pool, move |pool| {
+        let _ = pool.close_timeout(Duration::ZERO);
+    });
+    drop(held);
+    closer.join().unwrap();
+    assert!(pool.get().unwrap_err().is_closed());
+    waiter.join().unwrap();
+    assert_eq!(
+        counts.live.load(Ordering::SeqCst),
+        0,
+        "closed pool kept a connection"
+    );
+    assert_at_rest(&pool, counts);
 }
 
 /// `reconfigure()` shrinks the pool while a borrower gets and returns.
@@ -691,24 +699,7 @@ fn async_cancellation_races_a_rousal() {
 fn close_races_a_barging_return() {
     model(|| {
         let (pool, _clock, counts) = barging_pool(1, 1);
-        let pool = std::sync::Arc::new(pool);
-        let held = pool.try_get().unwrap();
-        let waiter = spawn_with(&pool, move |pool| match pool.get() {
-            Ok(conn) => use_conn(&conn),
-            Err(error) => assert!(error.is_closed(), "{error}"),
-        });
-        let closer = spawn_with(&pool, move |pool| {
-            let _ = pool.close_timeout(Duration::ZERO);
-        });
-        drop(held);
-        closer.join().unwrap();
-        waiter.join().unwrap();
-        assert_eq!(
-            counts.live.load(Ordering::SeqCst),
-            0,
-            "closed pool kept a connection"
-        );
-        assert_at_rest(&pool, &counts);
+        close_races_a_waiter_and_a_return(pool, &counts);
     });
 }
 
