@@ -313,6 +313,29 @@ impl Outcome {
         self.ops() as f64 * work.cost.as_secs_f64() / self.cpu.as_secs_f64()
     }
 
+    /// Prints the row of a CPU-bound oversubscribed table and returns its
+    /// JSON: throughput as a share of the table's first (no-pool) row,
+    /// which `baseline` keeps, and of the calculated `ideal`, and the
+    /// share of the CPU that went into the `work`.
+    fn oversubscribed_row(
+        &self,
+        pool: &str,
+        has_timeout: bool,
+        baseline: &mut Option<f64>,
+        ideal: f64,
+        work: &Work,
+        load: f64,
+    ) -> Results {
+        let baseline = *baseline.get_or_insert(self.throughput());
+        let (vs_measured, vs_ideal) = (self.throughput() / baseline, self.throughput() / ideal);
+        print_row(pool, self, &[vs_measured, vs_ideal], has_timeout, load);
+        let mut row = self.row(pool, has_timeout, load);
+        row.insert("ratio_to_ideal".into(), json!(vs_ideal));
+        row.insert("ratio_to_measured".into(), json!(vs_measured));
+        row.insert("work_share".into(), json!(self.work_share(work)));
+        row
+    }
+
     /// The keys every oversubscribed table's rows share.
     fn row(&self, pool: &str, has_timeout: bool, load: f64) -> Results {
         let w = &self.waits;
@@ -544,19 +567,14 @@ fn oversubscribed(results: &mut Results) {
         let load = common::load_average();
         let o = run(&peer, THREADS, Held::Spin(work), true);
         // The no-pool row runs first: every later row is a share of it.
-        let baseline = *measured.get_or_insert(o.throughput());
-        let (vs_measured, vs_ideal) = (o.throughput() / baseline, o.throughput() / ideal);
-        print_row(
+        let row = o.oversubscribed_row(
             peer.name(),
-            &o,
-            &[vs_measured, vs_ideal],
             peer.has_timeout(),
+            &mut measured,
+            ideal,
+            &work,
             load,
         );
-        let mut row = o.row(peer.name(), peer.has_timeout(), load);
-        row.insert("ratio_to_ideal".into(), json!(vs_ideal));
-        row.insert("ratio_to_measured".into(), json!(vs_measured));
-        row.insert("work_share".into(), json!(o.work_share(&work)));
         rows.push(Value::Object(row));
     }
     results.insert(
@@ -734,21 +752,16 @@ fn oversubscribed_async(results: &mut Results) {
         for peer in &peers {
             let load = common::load_average();
             let o = run_async(&runtime, peer, THREADS, work, yield_mid);
-            let baseline = *measured.get_or_insert(o.throughput());
-            let (vs_measured, vs_ideal) = (o.throughput() / baseline, o.throughput() / ideal);
-            print_row(
+            let mut row = o.oversubscribed_row(
                 peer.name(),
-                &o,
-                &[vs_measured, vs_ideal],
                 peer.has_timeout(),
+                &mut measured,
+                ideal,
+                &work,
                 load,
             );
-            let mut row = o.row(peer.name(), peer.has_timeout(), load);
             row.insert("variant".into(), json!(variant));
             row.insert("yield_mid_hold".into(), json!(yield_mid));
-            row.insert("ratio_to_ideal".into(), json!(vs_ideal));
-            row.insert("ratio_to_measured".into(), json!(vs_measured));
-            row.insert("work_share".into(), json!(o.work_share(&work)));
             rows.push(Value::Object(row));
         }
         measured_ideals.insert(variant.into(), json!(measured));
