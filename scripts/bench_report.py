@@ -53,6 +53,16 @@ def ns(value):
     return f"{value / 1000:.2f} µs" if value >= 10_000 else f"{value:.1f} ns"
 
 
+def waits(r):
+    """An oversubscribed row's wait columns: p50 | p99 | p99.9 | max."""
+    return " | ".join(ns(r[key]) for key in ("wait_p50_ns", "wait_p99_ns", "wait_p999_ns", "wait_max_ns"))
+
+
+def timeouts(r):
+    """An oversubscribed row's timeouts, or n/a for a pool without a wait timeout."""
+    return "n/a" if r["timeouts"] is None else r["timeouts"]
+
+
 def verdict(ok):
     return "**met**" if ok else "**missed**"
 
@@ -278,10 +288,8 @@ if contention:
         p("| pool | ops/s | of no pool | of calculated ideal | wait p50 | p99 | p99.9 | max | fairness (min/max ops) | timeouts | cores used | work share of CPU used | context switches per op | load avg |")
         p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in o["rows"]:
-            t = "n/a" if r["timeouts"] is None else r["timeouts"]
-            p(f"| {r['pool']} | {r['ops_per_s']:,.0f} | {r.get('ratio_to_measured', float('nan')) * 100:.1f}% | {r['ratio_to_ideal'] * 100:.1f}% | {ns(r['wait_p50_ns'])} | "
-              f"{ns(r['wait_p99_ns'])} | {ns(r['wait_p999_ns'])} | {ns(r['wait_max_ns'])} | "
-              f"{r['fairness']:.3f} ({r['ops_min']:,}/{r['ops_max']:,}) | {t} | {r['cores_used']:.2f} | "
+            p(f"| {r['pool']} | {r['ops_per_s']:,.0f} | {r.get('ratio_to_measured', float('nan')) * 100:.1f}% | {r['ratio_to_ideal'] * 100:.1f}% | "
+              f"{waits(r)} | {r['fairness']:.3f} ({r['ops_min']:,}/{r['ops_max']:,}) | {timeouts(r)} | {r['cores_used']:.2f} | "
               f"{r.get('work_share', float('nan')) * 100:.1f}% | {r.get('switches_per_op', float('nan')):.2f} | {r['load_average']:.2f} |")
         p()
         p("\"cores used\" = the process's CPU time / wall time (2.00 = both cores). \"work share\" = ops x hold / CPU time used: "
@@ -306,10 +314,8 @@ if contention:
         p("| variant | pool | ops/s | of no pool | wait p50 | p99 | p99.9 | max | fairness | timeouts | load avg |")
         p("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in o["rows"]:
-            t = "n/a" if r["timeouts"] is None else r["timeouts"]
             p(f"| {r.get('variant', '?')} | {r['pool']} | {r['ops_per_s']:,.0f} | {r.get('ratio_to_measured', float('nan')) * 100:.1f}% | "
-              f"{ns(r['wait_p50_ns'])} | {ns(r['wait_p99_ns'])} | {ns(r['wait_p999_ns'])} | {ns(r['wait_max_ns'])} | "
-              f"{r['fairness']:.3f} | {t} | {r['load_average']:.2f} |")
+              f"{waits(r)} | {r['fairness']:.3f} | {timeouts(r)} | {r['load_average']:.2f} |")
         p()
     if "oversubscribed_blocking" in res:
         o = res["oversubscribed_blocking"]
@@ -324,9 +330,8 @@ if contention:
         p("| pool | ops/s | of bound | wait p50 | p99 | p99.9 | max | fairness | timeouts | context switches per op | load avg |")
         p("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in o["rows"]:
-            t = "n/a" if r["timeouts"] is None else r["timeouts"]
-            p(f"| {r['pool']} | {r['ops_per_s']:,.0f} | {r['ratio_to_ideal'] * 100:.1f}% | {ns(r['wait_p50_ns'])} | "
-              f"{ns(r['wait_p99_ns'])} | {ns(r['wait_p999_ns'])} | {ns(r['wait_max_ns'])} | {r['fairness']:.3f} | {t} | "
+            p(f"| {r['pool']} | {r['ops_per_s']:,.0f} | {r['ratio_to_ideal'] * 100:.1f}% | {waits(r)} | "
+              f"{r['fairness']:.3f} | {timeouts(r)} | "
               f"{r.get('switches_per_op', float('nan')):.2f} | {r['load_average']:.2f} |")
         p()
 
