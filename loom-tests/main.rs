@@ -258,24 +258,37 @@ fn return_races_waiter_enqueue() {
 fn waiter_timeout_races_hand_off() {
     model(|| {
         let (pool, clock, counts) = model_pool(1, 1);
-        let pool = std::sync::Arc::new(pool);
-        let held = pool.try_get().unwrap();
-        let waiter = spawn_with(&pool, move |pool| {
-            match pool.get_timeout(Duration::from_millis(10)) {
-                Ok(conn) => use_conn(&conn),
-                Err(error) => assert!(error.is_timeout(), "{error}"),
-            }
-        });
-        let timer = {
-            let clock = clock.clone();
-            thread::spawn(move || clock.advance(Duration::from_millis(20)))
-        };
-        drop(held);
-        waiter.join().unwrap();
-        timer.join().unwrap();
-        assert_at_rest(&pool, &counts);
-        assert_eq!(pool.state().idle_connections, 1);
+        a_timeout_races_a_return(pool, &clock, &counts);
     });
+}
+
+/// The race of the two timeout models: one connection held, a caller
+/// waiting for it with a 10 ms deadline, the clock passing the deadline on
+/// another thread while the holder returns it. The waiter is served or
+/// times out; either way the connection ends idle. Returns the pool.
+fn a_timeout_races_a_return(
+    pool: Pool<ModelManager>,
+    clock: &std::sync::Arc<ManualClock>,
+    counts: &Counts,
+) -> std::sync::Arc<Pool<ModelManager>> {
+    let pool = std::sync::Arc::new(pool);
+    let held = pool.try_get().unwrap();
+    let waiter = spawn_with(&pool, move |pool| {
+        match pool.get_timeout(Duration::from_millis(10)) {
+            Ok(conn) => use_conn(&conn),
+            Err(error) => assert!(error.is_timeout(), "{error}"),
+        }
+    });
+    let timer = {
+        let clock = clock.clone();
+        thread::spawn(move || clock.advance(Duration::from_millis(20)))
+    };
+    drop(held);
+    waiter.join().unwrap();
+    timer.join().unwrap();
+    assert_at_rest(&pool, counts);
+    assert_eq!(pool.state().idle_connections, 1);
+    pool
 }
 
 /// A connection is created while its waiter times out.
@@ -635,23 +648,7 @@ fn two_returns_race_one_roused_waiter() {
 fn roused_waiter_timeout_races_a_barging_return() {
     model(|| {
         let (pool, clock, counts) = barging_pool(1, 1);
-        let pool = std::sync::Arc::new(pool);
-        let held = pool.try_get().unwrap();
-        let hasty = spawn_with(&pool, move |pool| {
-            match pool.get_timeout(Duration::from_millis(10)) {
-                Ok(conn) => use_conn(&conn),
-                Err(error) => assert!(error.is_timeout(), "{error}"),
-            }
-        });
-        let timer = {
-            let clock = clock.clone();
-            thread::spawn(move || clock.advance(Duration::from_millis(20)))
-        };
-        drop(held);
-        hasty.join().unwrap();
-        timer.join().unwrap();
-        assert_at_rest(&pool, &counts);
-        assert_eq!(pool.state().idle_connections, 1);
+        let pool = a_timeout_races_a_return(pool, &clock, &counts);
         use_conn(
             &pool
                 .try_get()
