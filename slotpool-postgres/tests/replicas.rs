@@ -931,3 +931,59 @@ async fn reads_go_to_the_least_loaded_replica() {
     assert_eq!(r1.reads + r2.reads, 11);
     assert_eq!(status(&set, "primary").reads, 0);
 }
+
+/// The caller's closure misbehaves, not the replica: an SQL error comes
+/// back as it is (the replica stays healthy and the read is not re-run on
+/// the primary), and a closure that panics mid-read, in a task, takes no
+/// connection with it: both pools are at rest afterwards and the next read
+/// is served by the replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_or_panicking_read_closure_loses_no_connection() {
+    let _serial = SERIAL.lock().await;
+    let test = "a_failing_or_panicking_read_closure_loses_no_connection";
+    let Some(_servers) = servers_or_skip(test).await else {
+        return;
+    };
+    let set = builder(&unique_tag("replica_closure")).build().unwrap();
+    until_routable(&set, "replica", true, Duration::from_secs(20)).await;
+
+    let error = set
+        .read_with(Duration::from_secs(2), async |conn| {
+            let row = conn.query_one("SELECT 1 / 0", &[]).await?;
+            Ok(row.get::<_, i32>(0))
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ReplicaError::Query { member, .. } if member == "replica"),
+        "{error}"
+    );
+    let replica = status(&set, "replica");
+    assert!(replica.routable(), "{replica:#?}");
+    assert_eq!(
+        status(&set, "primary").reads,
+        0,
+        "not re-run on the primary"
+    );
+
+    let task = tokio::spawn({
+        let set = set.clone();
+        async move {
+            set.read_with(Duration::from_secs(2), async |conn| {
+                read_recovery(conn).await?;
+                panic!("the caller's closure panics mid-read");
+                #[allow(unreachable_code)]
+                Ok(())
+            })
+            .await
+        }
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    for name in ["replica", "primary"] {
+        let pool = status(&set, name).pool;
+        assert_eq!((pool.in_use, pool.waiting), (0, 0), "{name}: {pool:?}");
+    }
+    let conn = set.read().await.unwrap();
+    assert_eq!(conn.member(), "replica");
+    assert!(in_recovery(&conn).await);
+}
