@@ -21,6 +21,7 @@
 //! | `config`    | `PoolConfig`, profiles, environment, validation |
 //! | `manager`   | the `Manager` trait |
 //! | `events`    | `PoolEvents` hooks |
+//! | `telemetry` | log lines and the acquire span (through `tracing`, feature `tracing`) |
 //! | `stats`     | counters, histograms, `Stats`, Prometheus text, health |
 //! | `compat`    | adapters for other pools' managers (r2d2, feature `r2d2`) |
 //!
@@ -40,6 +41,7 @@
 //! | `metrics` | `Stats::publish_metrics` / `publish_metrics_with`: the `metrics` crate facade, with HikariCP's or OpenTelemetry's names |
 //! | `r2d2` | [`compat::r2d2::R2d2Manager`]: any r2d2 manager, unchanged |
 //! | `tokio` | [`runtime::Tokio`]: pools of [`AsyncManager`]s on a tokio runtime |
+//! | `tracing` | log lines (leaks, panicking callbacks, failed connects) and the `slotpool.acquire` span through `tracing`; without it nothing is logged, and every such event is still counted in [`Stats`] (a leak also reaches [`PoolEvents::on_leak`]) |
 //! | `test-util` | `ManualClock`, `Builder::clock`, `Builder::manual_background` for deterministic tests |
 //! | `loom` | the loom models (`cargo test --features loom`); never for production |
 //!
@@ -107,6 +109,7 @@ pub mod runtime;
 mod slot;
 pub mod stats;
 mod sync;
+mod telemetry;
 mod waiters;
 
 pub use backend::{Async, Backend};

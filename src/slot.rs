@@ -54,6 +54,7 @@
 // `undocumented_unsafe_blocks` makes every block carry its `// SAFETY:` line.
 #![allow(unsafe_code)]
 
+use crate::telemetry::log;
 use std::marker::PhantomData;
 
 use crossbeam_utils::CachePadded;
@@ -205,7 +206,8 @@ impl<C> Drop for Lease<C> {
     /// silent: it is logged at `error` and fails debug builds (outside
     /// unwinding).
     fn drop(&mut self) {
-        tracing::error!(
+        log!(
+            error,
             slot = self.index,
             "a pool lease was dropped without being given back; its slot stays taken"
         );
@@ -226,6 +228,7 @@ pub(crate) struct LeakReport {
     pub(crate) index: usize,
     pub(crate) held: Nanos,
     pub(crate) site: Option<&'static Location<'static>>,
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))] // only logged
     pub(crate) trace: Option<String>,
 }
 
@@ -595,6 +598,7 @@ impl<C> SlotArray<C> {
     }
 
     /// Stores (or clears) the backtrace of the current checkout.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))] // only logged
     pub(crate) fn set_trace(&self, lease: &Lease<C>, trace: Option<Backtrace>) {
         *self
             .leased(lease)
@@ -688,6 +692,7 @@ impl<C> SlotArray<C> {
     }
 
     /// When slot `index` was last checked out (for leak detection).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))] // only logged
     pub(crate) fn checkout_at(&self, index: usize) -> Nanos {
         self.slots[index].checkout_at.load(Ordering::Relaxed)
     }

@@ -27,6 +27,7 @@
 //!
 //! A check still queued when it is abandoned is never started.
 
+use crate::telemetry::log;
 use std::time::Duration;
 
 use super::panics::{guarded, guarded_future};
@@ -259,13 +260,14 @@ impl<M: Backend> Shared<M> {
 
     /// The dispatcher's half, at a check's deadline: abandon it if it has
     /// not finished, freeing its room.
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))] // only logged
     pub(crate) fn abandon_check(&self, ticket: &Ticket, timeout: Duration) {
         if !ticket.abandon() {
             return;
         }
         self.validating.fetch_sub(1, Ordering::SeqCst);
         self.stats.record(Event::ValidationTimedOut);
-        tracing::warn!(
+        log!(warn,
             pool = %self.name,
             ?timeout,
             "a validity check (or an async reset) did not answer within validation_timeout; \

@@ -12,6 +12,7 @@
 //! maintenance when due. A turn runs inside a panic boundary: a bug in a
 //! turn is logged and counted, and the next turn runs.
 
+use crate::telemetry::log;
 use std::task::Waker;
 use std::time::Duration;
 
@@ -51,7 +52,7 @@ pub(crate) fn run<M: Backend>(shared: Arc<Shared<M>>) {
         }
     }
     finish(&shared);
-    tracing::debug!(pool = %shared.name, "dispatcher exited");
+    log!(debug, pool = %shared.name, "dispatcher exited");
 }
 
 /// One turn of the dispatcher.
@@ -198,9 +199,10 @@ fn start<M: Backend, J: Send + 'static>(
         let spawned = sync::thread::Builder::new()
             .name(name)
             .spawn(move || lane_thread(&owned, lane, run_job));
+        #[cfg_attr(not(feature = "tracing"), allow(unused_variables))] // only logged
         if let Err(error) = spawned {
             lane(shared).thread_failed();
-            tracing::error!(pool = %shared.name, lane = lane(shared).name, %error, "could not start a background thread");
+            log!(error, pool = %shared.name, lane = lane(shared).name, %error, "could not start a background thread");
             break;
         }
     }
@@ -241,8 +243,9 @@ fn finish<M: Backend>(shared: &Arc<Shared<M>>) {
                     owned.run_close(job);
                 }
             });
+        #[cfg_attr(not(feature = "tracing"), allow(unused_variables))] // only logged
         if let Err(error) = spawned {
-            tracing::error!(pool = %shared.name, %error, "could not start a thread to close the last connections");
+            log!(error, pool = %shared.name, %error, "could not start a thread to close the last connections");
         }
     }
 }

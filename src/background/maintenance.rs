@@ -20,6 +20,7 @@
 //! comes back (`Shared::release`). Refilling to `min_idle` is the worker's
 //! connect loop, which runs after every pass.
 
+use crate::telemetry::log;
 use std::time::Duration;
 
 use super::CheckPurpose;
@@ -121,15 +122,13 @@ impl<M: Backend> Shared<M> {
             };
             self.note_leak_reported();
             self.stats.record(Event::Leak);
-            let site = report
-                .site
-                .map_or_else(|| "unknown".to_owned(), ToString::to_string);
-            tracing::warn!(
+            log!(
+                warn,
                 pool = %self.name,
                 slot = report.index,
                 held = ?Duration::from_nanos(report.held),
                 threshold = ?Duration::from_nanos(threshold),
-                checked_out_at = %site,
+                checked_out_at = %report.site.map_or_else(|| "unknown".to_owned(), ToString::to_string),
                 backtrace = report.trace.as_deref().unwrap_or("(set RUST_BACKTRACE=1 to capture)"),
                 "connection leak detected: held past leak_detection_threshold"
             );

@@ -14,6 +14,7 @@
 //! thread only `retain` re-raises its predicate's panic (after putting the
 //! connection back), as `Vec::retain` would.
 
+use crate::telemetry::log;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -22,6 +23,7 @@ use crate::stats::{Callback, Event, Recorder};
 /// Runs `call` (the user's `callback`) inside a panic boundary. A panic is
 /// logged and counted against `pool`, and comes back as `Err` with its
 /// payload (for `retain`, which re-raises it).
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))] // only logged
 pub(crate) fn guarded<R>(
     pool: &str,
     stats: &Recorder,
@@ -30,7 +32,7 @@ pub(crate) fn guarded<R>(
 ) -> Result<R, Box<dyn Any + Send>> {
     catch_unwind(AssertUnwindSafe(call)).inspect_err(|payload| {
         stats.record(Event::CallbackPanicked(callback));
-        tracing::error!(
+        log!(error,
             pool = %pool,
             callback = callback.as_str(),
             panic = message(payload.as_ref()),
@@ -40,6 +42,7 @@ pub(crate) fn guarded<R>(
 }
 
 /// The text of a panic's payload, when it has one.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))] // only logged
 pub(crate) fn message(payload: &(dyn Any + Send)) -> &str {
     if let Some(text) = payload.downcast_ref::<&'static str>() {
         text
@@ -53,6 +56,7 @@ pub(crate) fn message(payload: &(dyn Any + Send)) -> &str {
 /// [`guarded`] for a future: polls `future` inside a panic boundary. A
 /// panic while polling is logged and counted against `pool`, and ends the
 /// future with `Err`.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))] // only logged
 pub(crate) async fn guarded_future<R>(
     pool: &str,
     stats: &Recorder,
@@ -61,7 +65,7 @@ pub(crate) async fn guarded_future<R>(
 ) -> Result<R, Box<dyn Any + Send>> {
     CatchUnwind { future }.await.inspect_err(|payload| {
         stats.record(Event::CallbackPanicked(callback));
-        tracing::error!(
+        log!(error,
             pool = %pool,
             callback = callback.as_str(),
             panic = message(payload.as_ref()),

@@ -3,6 +3,7 @@
 //! Owns: precedence between a [`PoolConfig`] and explicit builder calls, and
 //! starting the worker. It may not hold pool protocols.
 
+use crate::telemetry::log;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -245,7 +246,7 @@ impl<M: Backend> Builder<M> {
                 .spawn(move || crate::background::run_dispatcher(dispatcher_shared))
                 .map_err(BuildError::Spawn)?;
         }
-        tracing::info!(pool = %name, capacity, "pool built");
+        log!(info, pool = %name, capacity, "pool built");
         if min_idle > 0 {
             shared.background.request_connect();
         }

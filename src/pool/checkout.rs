@@ -7,6 +7,7 @@
 //! connections (see `vacate.rs`); the async wait is `get_async.rs`, which
 //! shares [`Shared::join_queue`] and [`Shared::checkout_after_wait`].
 
+use crate::telemetry::AcquireSpan;
 use std::panic::Location;
 use std::time::Duration;
 
@@ -220,8 +221,9 @@ impl<M: Backend> Shared<M> {
         count & mask == 1 & mask
     }
 
-    /// With leak detection on, keeps a backtrace of the checkout when
-    /// `RUST_BACKTRACE` asks for them (HikariCP captures one per checkout).
+    /// With leak detection on, keeps the checkout's site, and a backtrace of
+    /// the checkout for the log line when `RUST_BACKTRACE` asks for them
+    /// (HikariCP captures one per checkout; without `tracing` none is taken).
     #[cold]
     pub(crate) fn track_for_leaks(
         &self,
@@ -229,9 +231,13 @@ impl<M: Backend> Shared<M> {
         site: &'static Location<'static>,
     ) {
         self.slots.stamp_site(lease, site);
-        let trace = std::backtrace::Backtrace::capture();
-        if trace.status() == std::backtrace::BacktraceStatus::Captured {
-            self.slots.set_trace(lease, Some(trace));
+        // The backtrace only goes into the leak's log line.
+        #[cfg(feature = "tracing")]
+        {
+            let trace = std::backtrace::Backtrace::capture();
+            if trace.status() == std::backtrace::BacktraceStatus::Captured {
+                self.slots.set_trace(lease, Some(trace));
+            }
         }
     }
 
@@ -246,7 +252,7 @@ impl<M: Backend> Shared<M> {
         self.refuse_if_failing_fast()?;
         // One span per get that waits: a subscriber sees the wait's length
         // and its outcome (the error's event is recorded inside it).
-        let span = tracing::debug_span!("slotpool.acquire", pool = %self.name, ?timeout);
+        let span = AcquireSpan::new(&self.name, Some(timeout));
         let _entered = span.enter();
         let start = self.clock.now();
         let deadline = start.saturating_add(nanos(timeout));

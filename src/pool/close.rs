@@ -7,6 +7,7 @@
 //! same timeout, for the closes already handed to the closer lane. It may
 //! not close a connection still in use.
 
+use crate::telemetry::log;
 use std::time::Duration;
 
 use super::shared::Shared;
@@ -24,7 +25,7 @@ impl<M: Backend> Shared<M> {
         if !self.waiters.close() {
             return;
         }
-        tracing::info!(pool = %self.name, "pool closing");
+        log!(info, pool = %self.name, "pool closing");
         self.background.shutdown();
         // Dekker pair 2: the closed bit is set (SeqCst) before this scan.
         sync::dekker_fence();
@@ -55,7 +56,7 @@ impl<M: Backend> Shared<M> {
             }
             let now = self.clock.now();
             if now >= deadline {
-                tracing::warn!(
+                log!(warn,
                     pool = %self.name,
                     in_use = total,
                     closing,

@@ -6,6 +6,7 @@
 //! connection back into a slot. It may not loop or back off: the connect
 //! loop (`background/connect.rs`) decides when to try again.
 
+use crate::telemetry::log;
 use std::time::Duration;
 
 use super::shared::{PoolError, Shared};
@@ -88,7 +89,7 @@ impl<M: Backend> Shared<M> {
                         events.on_create(lease.index(), Duration::from_nanos(took));
                     });
                 }
-                tracing::debug!(pool = %self.name, slot = lease.index(), "connection opened");
+                log!(debug, pool = %self.name, slot = lease.index(), "connection opened");
                 self.publish(lease);
                 self.notify_progress();
                 // The dispatcher ticks the coarse clock only while
@@ -103,7 +104,7 @@ impl<M: Backend> Shared<M> {
                 self.slots.abandon(claim);
                 self.total.fetch_sub(1, Ordering::SeqCst);
                 let error = std::sync::Arc::new(error);
-                tracing::warn!(pool = %self.name, error = %error, "connect failed");
+                log!(warn, pool = %self.name, error = %error, "connect failed");
                 let class = self.classify(&error);
                 let permanent = class == ErrorClass::Permanent;
                 *sync::lock(&self.last_connect_error) = Some(error.clone());

@@ -13,6 +13,7 @@
 //! Dropping the future at any point is safe: a connection handed to it at
 //! the same instant goes to the next waiter or back to idle (invariant 4).
 
+use crate::telemetry::AcquireSpan;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
@@ -48,7 +49,7 @@ struct Wait<C> {
     deadline: Nanos,
     timer: Option<(Nanos, u64)>,
     /// The wait's `slotpool.acquire` span, entered on every poll.
-    span: tracing::Span,
+    span: AcquireSpan,
 }
 
 impl<'a, M: Backend> Acquire<'a, M> {
@@ -109,7 +110,7 @@ impl<'a, M: Backend> Acquire<'a, M> {
             }
             None => Some(shared.background.add_timer(deadline, cx.waker())),
         };
-        let span = tracing::debug_span!("slotpool.acquire", pool = %shared.name, ?timeout);
+        let span = AcquireSpan::new(&shared.name, Some(timeout));
         self.wait = Some(Wait {
             node,
             start,

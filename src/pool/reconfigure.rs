@@ -13,6 +13,7 @@ use crate::config::{ConfigError, PoolConfig};
 use crate::pool::CloseReason;
 use crate::stats::Callback;
 use crate::sync::{self, Ordering};
+use crate::telemetry::log;
 
 impl<M: Backend> Shared<M> {
     /// Swaps in a new configuration (its derived defaults filled in, then
@@ -72,7 +73,7 @@ impl<M: Backend> Shared<M> {
 
         self.hot.max_size.store(max_size, Ordering::SeqCst);
         sync::dekker_fence();
-        tracing::info!(pool = %self.name, max_size, "pool reconfigured");
+        log!(info, pool = %self.name, max_size, "pool reconfigured");
         // Shrink: retire idle excess now; in-use excess retires on return.
         for index in 0..self.slots.high_water() {
             if self.total.load(Ordering::SeqCst) <= max_size {

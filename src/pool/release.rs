@@ -5,6 +5,8 @@
 //! creators and validation alike), with its Dekker pairs (see `shared.rs`).
 //! It may not close a connection itself: a discard goes through `vacate.rs`.
 
+use crate::telemetry::log;
+#[cfg(feature = "tracing")]
 use std::time::Duration;
 
 use super::shared::Shared;
@@ -181,18 +183,18 @@ impl<M: Backend> Shared<M> {
     }
 
     #[cold]
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))] // only logged
     pub(crate) fn report_leak_returned(&self, lease: &Lease<M::Connection>) {
-        let meta = self.slots.meta(lease);
-        let held = Duration::from_nanos(
-            self.clock
-                .now()
-                .saturating_sub(self.slots.checkout_at(lease.index())),
-        );
-        tracing::warn!(
+        log!(
+            warn,
             pool = %self.name,
             slot = lease.index(),
-            checkout = meta.checkouts,
-            ?held,
+            checkout = self.slots.meta(lease).checkouts,
+            held = ?Duration::from_nanos(
+                self.clock
+                    .now()
+                    .saturating_sub(self.slots.checkout_at(lease.index())),
+            ),
             "previously reported leaked connection was returned"
         );
     }

@@ -4,6 +4,7 @@
 //! Owns: building [`State`], [`Stats`] and every error value a get or a
 //! `try_get` ends with. It may not change the pool.
 
+use crate::telemetry::log;
 use std::fmt;
 use std::time::Duration;
 
@@ -83,7 +84,7 @@ impl<M: Backend> Shared<M> {
                 events.on_timeout(Duration::from_nanos(waited));
             });
         }
-        tracing::debug!(pool = %self.name, waited = ?Duration::from_nanos(waited), "get timed out");
+        log!(debug, pool = %self.name, waited = ?Duration::from_nanos(waited), "get timed out");
         Error::TimedOut {
             pool: self.name.clone(),
             waited: Duration::from_nanos(waited),

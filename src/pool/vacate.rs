@@ -11,6 +11,7 @@ use crate::backend::Backend;
 use crate::slot::Lease;
 use crate::stats::Event;
 use crate::sync::{self, Ordering};
+use crate::telemetry::log;
 
 impl<M: Backend> Shared<M> {
     /// Closes a connection and frees its slot.
@@ -68,7 +69,7 @@ impl<M: Backend> Shared<M> {
         // Room pair: room given back (SeqCst) before `room_freed` loads the
         // waiter count.
         sync::dekker_fence();
-        tracing::debug!(pool = %self.name, ?reason, "connection left its slot");
+        log!(debug, pool = %self.name, ?reason, "connection left its slot");
         self.stats.record(Event::Closed(reason));
         conn
     }
