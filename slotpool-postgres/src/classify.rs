@@ -15,7 +15,7 @@
 //! | 53300 too many connections | transient |
 //! | I/O errors while connecting (refused, reset, unreachable) and the `connect_timeout` bound | transient |
 //! | TLS: a certificate that fails verification, a server without TLS under `require` | permanent |
-//! | invalid settings, a connection string tokio-postgres rejects, a password the server asks for and none is set, no tokio runtime | permanent |
+//! | invalid settings, an unusable `sslcert`/`sslkey` file, a connection string tokio-postgres rejects, a password the server asks for and none is set, no tokio runtime | permanent |
 //! | a failing [`CredentialsProvider`](crate::CredentialsProvider) | transient |
 //! | on an open connection: closed, an I/O error, any FATAL or PANIC from the server | permanent (the connection is finished) |
 //! | anything else (a syntax error, a constraint violation) | transient (the connection is fine) |
@@ -38,7 +38,10 @@ use crate::error::PgError;
 #[must_use]
 pub fn classify(error: &PgError) -> ErrorClass {
     match error {
-        PgError::Config(_) | PgError::Tls { .. } | PgError::NoTokioRuntime => ErrorClass::Permanent,
+        PgError::Config(_)
+        | PgError::Tls { .. }
+        | PgError::ClientCert { .. }
+        | PgError::NoTokioRuntime => ErrorClass::Permanent,
         PgError::Credentials { .. } | PgError::ConnectTimeout { .. } => ErrorClass::Transient,
         PgError::Connect { source, .. } => connect_class(source),
         PgError::Postgres(source) => open_class(source),

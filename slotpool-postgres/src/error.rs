@@ -41,6 +41,20 @@ pub enum PgError {
         reason: String,
     },
 
+    /// A client certificate file (`sslcert` or `sslkey`) cannot be used.
+    /// Both are read when the manager is built, so this fails
+    /// [`PgManager::new`](crate::PgManager::new), never a connect.
+    #[error("cannot use the TLS client certificate: `{setting}` file `{path}` {problem}")]
+    ClientCert {
+        /// `postgres.sslcert` or `postgres.sslkey`.
+        setting: &'static str,
+        /// The path, as the setting gives it.
+        path: String,
+        /// What is wrong with the file.
+        #[source]
+        problem: ClientCertProblem,
+    },
+
     /// The [`CredentialsProvider`](crate::CredentialsProvider) failed.
     #[error("cannot get credentials to connect to {target}: {source}")]
     Credentials {
@@ -133,12 +147,63 @@ impl PgError {
             self,
             Self::Config(_)
                 | Self::Tls { .. }
+                | Self::ClientCert { .. }
                 | Self::Credentials { .. }
                 | Self::ConnectTimeout { .. }
                 | Self::Connect { .. }
                 | Self::NoTokioRuntime
         )
     }
+}
+
+/// What is wrong with a `sslcert` or `sslkey` file
+/// ([`PgError::ClientCert`] names the setting and the path).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientCertProblem {
+    /// The file cannot be read (missing, no permission, a directory).
+    #[error("cannot be read: {0}")]
+    Unreadable(#[source] std::io::Error),
+
+    /// The file is not well-formed PEM (a section without its end line,
+    /// bad base64).
+    #[error("is not valid PEM: {0}")]
+    BadPem(String),
+
+    /// `sslcert` holds no `-----BEGIN CERTIFICATE-----` section.
+    #[error("holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)")]
+    NoCertificate,
+
+    /// `sslkey` holds no unencrypted private key in PEM.
+    #[error(
+        "holds no PEM private key (PKCS#8 `PRIVATE KEY`, PKCS#1 `RSA PRIVATE KEY` or SEC1 \
+         `EC PRIVATE KEY`)"
+    )]
+    NoKey,
+
+    /// `sslkey` holds a password-protected key (`ENCRYPTED PRIVATE KEY`, or
+    /// OpenSSL's `Proc-Type: 4,ENCRYPTED`). There is no `sslpassword`
+    /// setting: keep the key unencrypted, readable only by the service.
+    #[error(
+        "holds an encrypted private key, and this crate has no `sslpassword`: decrypt it \
+         (`openssl pkey -in <key> -out <plain key>`) and restrict who may read the file"
+    )]
+    EncryptedKey,
+
+    /// `sslkey`'s key is not the key of `sslcert`'s first certificate.
+    #[error(
+        "holds a private key that does not match the certificate in `postgres.sslcert` file `{certificate}`"
+    )]
+    KeyMismatch {
+        /// The `sslcert` path.
+        certificate: String,
+    },
+
+    /// rustls (ring) cannot use the certificate or key: a certificate that
+    /// does not parse, a key type other than RSA, ECDSA P-256/P-384 or
+    /// Ed25519.
+    #[error("cannot be used: {0}")]
+    Unusable(String),
 }
 
 /// A tokio-postgres error in one line: for a server error its severity,

@@ -131,7 +131,7 @@ pub use classify::classify;
 pub use config::Config;
 pub use connection::PgConnection;
 pub use credentials::{Credentials, CredentialsFuture, CredentialsProvider, StaticCredentials};
-pub use error::PgError;
+pub use error::{ClientCertProblem, PgError};
 pub use keywords::{PoolerMode, Recycling, SslMode};
 pub use manager::PgManager;
 pub use pg_config::{MAX_STATEMENT_CACHE_CAPACITY, PgConfig};

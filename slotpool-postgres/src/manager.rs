@@ -46,7 +46,9 @@ use crate::{reset, tls};
 ///
 /// Credentials rotate with [`set_credentials`](Self::set_credentials) or
 /// [`set_credentials_provider`](Self::set_credentials_provider) followed
-/// by `pool.evict_idle()`.
+/// by `pool.evict_idle()`. The TLS client certificate does not: `sslcert`
+/// and `sslkey` are read once, when the manager is built (a renewed
+/// certificate needs a new manager).
 pub struct PgManager {
     settings: PgConfig,
     target: Target,
@@ -57,8 +59,10 @@ pub struct PgManager {
 
 impl PgManager {
     /// A manager for `config`, validated. Trusted roots for the verifying
-    /// TLS modes are loaded now, so a missing `sslrootcert` fails here.
-    /// Nothing is connected.
+    /// TLS modes and the client certificate (`sslcert`, `sslkey`) are
+    /// loaded now, so a missing `sslrootcert` fails here ([`PgError::Tls`]),
+    /// as does an unusable certificate or key ([`PgError::ClientCert`]);
+    /// the files are not read again. Nothing is connected.
     pub fn new(config: PgConfig) -> Result<Self, PgError> {
         let target = target::from_settings(&config)?;
         Self::build(config, target)
@@ -87,12 +91,8 @@ impl PgManager {
     }
 
     fn build(settings: PgConfig, target: Target) -> Result<Self, PgError> {
-        let tls = tls::connector(settings.sslmode, &settings.sslrootcert).map_err(|reason| {
-            PgError::Tls {
-                sslmode: settings.sslmode,
-                reason,
-            }
-        })?;
+        // Roots and the client certificate are read here, once.
+        let tls = tls::connector(&settings)?;
         let provider: Arc<dyn CredentialsProvider> =
             Arc::new(StaticCredentials::new(target.credentials.clone()));
         Ok(Self {

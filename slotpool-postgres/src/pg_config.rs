@@ -22,9 +22,11 @@ pub const MAX_STATEMENT_CACHE_CAPACITY: u32 = 10_000;
 /// Connection-string parameters that have a setting of their own (they are
 /// rejected in `postgres.url`; [`PgConfig::from_connection_string`] moves
 /// them to their settings).
-pub(crate) const OWN_PARAMETERS: [&str; 5] = [
+pub(crate) const OWN_PARAMETERS: [&str; 7] = [
     "sslmode",
     "sslrootcert",
+    "sslcert",
+    "sslkey",
     "application_name",
     "connect_timeout",
     "pooler",
@@ -58,8 +60,9 @@ pub struct PgConfig {
     /// (`"postgresql://app@db:5432/app"` or `"host=db user=app"`); any
     /// parameter tokio-postgres knows may appear (`options`,
     /// `target_session_attrs`, `keepalives`, several hosts). `sslmode`,
-    /// `sslrootcert`, `application_name` and `connect_timeout` have settings
-    /// of their own and are rejected here. Default: `""` (unset).
+    /// `sslrootcert`, `sslcert`, `sslkey`, `application_name` and
+    /// `connect_timeout` have settings of their own and are rejected here.
+    /// Default: `""` (unset).
     pub url: ConnectionString,
 
     /// Host name, IP address, or a unix-socket directory (an absolute
@@ -94,6 +97,20 @@ pub struct PgConfig {
     /// rule): a PEM file, or `""`/`"system"` for the operating system's
     /// trust store. Default: `""`.
     pub sslrootcert: String,
+
+    /// TLS client certificate, for servers that authenticate clients by
+    /// certificate (`cert` in pg_hba.conf, or `clientcert=verify-ca`/
+    /// `verify-full`): a PEM file holding the certificate and any
+    /// intermediates, sent in every TLS handshake (`prefer`, `require`,
+    /// `verify-ca`, `verify-full`); `sslkey` must be set with it, and
+    /// `sslmode` must not be `disable`. Read when the manager is built, not
+    /// again. Default: `""` (none).
+    pub sslcert: String,
+
+    /// The private key of `sslcert`: a PEM file, unencrypted, in PKCS#8,
+    /// PKCS#1 (RSA) or SEC1 (EC) form; it must be the certificate's key.
+    /// Set with `sslcert`. Default: `""` (none).
+    pub sslkey: String,
 
     /// `application_name` sent at startup (shown in `pg_stat_activity`), at
     /// most 63 bytes. Default: `""`: the url's, else none.
@@ -159,6 +176,8 @@ impl Default for PgConfig {
             password: Secret::default(),
             sslmode: SslMode::Prefer,
             sslrootcert: String::new(),
+            sslcert: String::new(),
+            sslkey: String::new(),
             application_name: String::new(),
             connect_timeout: Some(Duration::from_secs(10)),
             statement_timeout: None,
@@ -183,6 +202,8 @@ impl Settings for PgConfig {
             password,
             sslmode,
             sslrootcert,
+            sslcert,
+            sslkey,
             application_name,
             connect_timeout,
             statement_timeout,
@@ -215,10 +236,10 @@ impl PgConfig {
 
     /// Reads a libpq connection string, either form. `sslmode` (all five
     /// modes, which tokio-postgres alone cannot parse), `sslrootcert`,
-    /// `application_name`, `connect_timeout` (whole seconds, as libpq),
-    /// `pooler` (`none` or `transaction`; not a libpq parameter) and the
-    /// password move to their settings; every other parameter stays in
-    /// `url`. The result is validated.
+    /// `sslcert`, `sslkey`, `application_name`, `connect_timeout` (whole
+    /// seconds, as libpq), `pooler` (`none` or `transaction`; not a libpq
+    /// parameter) and the password move to their settings; every other
+    /// parameter stays in `url`. The result is validated.
     pub fn from_connection_string(text: &str) -> Result<Self, ConfigError> {
         let invalid = |rule: String| ConfigError::Invalid {
             setting: "postgres.url",
@@ -233,6 +254,12 @@ impl PgConfig {
         }
         if let Some(path) = parsed.get("sslrootcert") {
             config.sslrootcert = path.to_owned();
+        }
+        if let Some(path) = parsed.get("sslcert") {
+            config.sslcert = path.to_owned();
+        }
+        if let Some(path) = parsed.get("sslkey") {
+            config.sslkey = path.to_owned();
         }
         if let Some(name) = parsed.get("application_name") {
             config.application_name = name.to_owned();

@@ -3,8 +3,8 @@
 //! Owns: every rule, each reported as a `ConfigError::Invalid` naming the
 //! setting, its value (passwords redacted, since the setting types redact
 //! themselves) and the rule. It may not touch the file system or the
-//! network: a missing `sslrootcert` file is reported when the manager is
-//! built.
+//! network: a missing `sslrootcert`, `sslcert` or `sslkey` file is reported
+//! when the manager is built.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -151,12 +151,66 @@ fn tls_rules(config: &PgConfig, p: &mut Problems) {
             )
         },
     );
-    p.require(
-        !config.sslrootcert.contains('\0'),
-        "postgres.sslrootcert",
-        &config.sslrootcert,
-        || "must not contain NUL characters".to_owned(),
-    );
+    client_certificate_rules(config, p);
+    for (setting, value) in [
+        ("postgres.sslrootcert", &config.sslrootcert),
+        ("postgres.sslcert", &config.sslcert),
+        ("postgres.sslkey", &config.sslkey),
+    ] {
+        p.require(!value.contains('\0'), setting, value, || {
+            "must not contain NUL characters".to_owned()
+        });
+    }
+}
+
+/// `sslcert` and `sslkey` come together, and need TLS. (Whether the files
+/// exist and match is checked when the manager is built.)
+fn client_certificate_rules(config: &PgConfig, p: &mut Problems) {
+    let pairs = [
+        (
+            "postgres.sslcert",
+            &config.sslcert,
+            "postgres.sslkey",
+            &config.sslkey,
+            "its private key",
+        ),
+        (
+            "postgres.sslkey",
+            &config.sslkey,
+            "postgres.sslcert",
+            &config.sslcert,
+            "its certificate",
+        ),
+    ];
+    for (setting, value, other, other_value, what) in pairs {
+        p.require(
+            value.is_empty() || !other_value.is_empty(),
+            other,
+            other_value,
+            || {
+                format!(
+                    "must be set when `{setting}` is set ({}): a client certificate is sent with \
+                 {what}; set both or neither",
+                    slotpool::config::schema::Value::String(value.clone()).literal()
+                )
+            },
+        );
+    }
+    for (setting, value) in [
+        ("postgres.sslcert", &config.sslcert),
+        ("postgres.sslkey", &config.sslkey),
+    ] {
+        p.require(
+            value.is_empty() || config.sslmode != SslMode::Disable,
+            setting,
+            value,
+            || {
+                "has no effect with sslmode \"disable\": without TLS no client certificate is \
+                 sent; use \"prefer\" or a stricter mode, or leave it unset"
+                    .to_owned()
+            },
+        );
+    }
 }
 
 /// `application_name` and the three timeouts.

@@ -94,6 +94,8 @@ fn every_setting_has_a_postgres_name_and_variable() {
         "password",
         "sslmode",
         "sslrootcert",
+        "sslcert",
+        "sslkey",
         "application_name",
         "connect_timeout",
         "statement_timeout",

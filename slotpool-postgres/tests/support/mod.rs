@@ -335,3 +335,126 @@ pub fn first_value(messages: &[SimpleQueryMessage]) -> Option<String> {
         _ => None,
     })
 }
+
+/// The group whose members must log in with a client certificate (see
+/// `scripts/pg-test-setup.sh`).
+pub const CERT_GROUP: &str = "slotpool_cert_auth";
+
+/// The login role the setup script's client certificates name (CN).
+pub const CERT_USER: &str = "slotpool_cert_user";
+
+/// Where `scripts/pg-test-setup.sh` puts its CA and client certificates
+/// (`SLOTPOOL_PG_CERT_DIR`, as for the script).
+pub fn cert_dir() -> std::path::PathBuf {
+    std::env::var_os("SLOTPOOL_PG_CERT_DIR").map_or_else(
+        || std::path::PathBuf::from("/var/lib/postgresql/slotpool-test-certs"),
+        std::path::PathBuf::from,
+    )
+}
+
+/// The files `scripts/pg-test-setup.sh` makes for the client-certificate
+/// tests, as path strings (see the script for what each one is).
+#[derive(Debug, Clone)]
+pub struct CertFiles {
+    /// The CA that signed `client.crt` and `client-ec.crt`.
+    pub ca: String,
+    /// CN=[`CERT_USER`], RSA, signed by the CA.
+    pub client_cert: String,
+    /// Its key, PKCS#8.
+    pub client_key: String,
+    /// The same key, PKCS#1.
+    pub client_key_pkcs1: String,
+    /// CN=[`CERT_USER`], P-256, signed by the CA.
+    pub ec_cert: String,
+    /// Its key, SEC1.
+    pub ec_key: String,
+    /// An RSA key (PKCS#8) that matches no certificate.
+    pub other_key: String,
+    /// `client_key`, encrypted (PKCS#8 `ENCRYPTED PRIVATE KEY`).
+    pub encrypted_key: String,
+    /// `client_key`, encrypted the legacy OpenSSL way (`Proc-Type`).
+    pub encrypted_key_pkcs1: String,
+    /// CN=[`CERT_USER`], self-signed: the server's CA did not sign it.
+    pub rogue_cert: String,
+    /// Its key.
+    pub rogue_key: String,
+}
+
+/// The setup script's certificate files if they are all readable here,
+/// otherwise a loud skip (a panic under `SLOTPOOL_REQUIRE_PG=1`) and
+/// `None`. Needs no server.
+pub fn cert_files_or_skip(test: &str) -> Option<CertFiles> {
+    let dir = cert_dir();
+    let path = |name: &str| dir.join(name).display().to_string();
+    let files = CertFiles {
+        ca: path("ca.crt"),
+        client_cert: path("client.crt"),
+        client_key: path("client.key"),
+        client_key_pkcs1: path("client-pkcs1.key"),
+        ec_cert: path("client-ec.crt"),
+        ec_key: path("client-ec.key"),
+        other_key: path("other.key"),
+        encrypted_key: path("client-encrypted.key"),
+        encrypted_key_pkcs1: path("client-encrypted-pkcs1.key"),
+        rogue_cert: path("rogue.crt"),
+        rogue_key: path("rogue.key"),
+    };
+    let all = [
+        &files.ca,
+        &files.client_cert,
+        &files.client_key,
+        &files.client_key_pkcs1,
+        &files.ec_cert,
+        &files.ec_key,
+        &files.other_key,
+        &files.encrypted_key,
+        &files.encrypted_key_pkcs1,
+        &files.rogue_cert,
+        &files.rogue_key,
+    ];
+    if let Some(missing) = all.into_iter().find(|f| std::fs::read(f).is_err()) {
+        skip(
+            test,
+            &format!(
+                "the client-certificate files are not readable here ({missing}; run \
+                 scripts/pg-test-setup.sh as root, or set SLOTPOOL_PG_CERT_DIR)"
+            ),
+        );
+        return None;
+    }
+    Some(files)
+}
+
+impl Monitor {
+    /// The certificate files, if the server is set up for the
+    /// client-certificate tests: TLS on, `ssl_ca_file` the setup script's,
+    /// [`CERT_USER`] a login member of [`CERT_GROUP`] and the `cert` rules
+    /// in force. Otherwise a loud skip (a panic under
+    /// `SLOTPOOL_REQUIRE_PG=1`) and `None`.
+    pub async fn cert_setup(&self, test: &str) -> Option<CertFiles> {
+        let files = cert_files_or_skip(test)?;
+        let bundle = cert_dir().join("server-ca.crt").display().to_string();
+        let ready = self
+            .value(&format!(
+                "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CERT_USER}' \
+                                            AND rolcanlogin) \
+                   AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CERT_GROUP}') \
+                 THEN current_setting('ssl') = 'on' \
+                   AND current_setting('ssl_ca_file') = '{bundle}' \
+                   AND pg_has_role('{CERT_USER}', '{CERT_GROUP}', 'MEMBER') \
+                   AND (SELECT count(*) FROM pg_hba_file_rules WHERE error IS NULL \
+                          AND '+{CERT_GROUP}' = ANY(user_name) AND auth_method = 'cert') > 0 \
+                 ELSE false END"
+            ))
+            .await;
+        if ready.as_deref() != Some("t") {
+            skip(
+                test,
+                "client-certificate authentication is not set up (run \
+                 scripts/pg-test-setup.sh as root)",
+            );
+            return None;
+        }
+        Some(files)
+    }
+}
