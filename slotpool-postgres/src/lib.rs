@@ -10,6 +10,7 @@
 //! | [`PoolerMode`], [`PoolerViolation`] | behind PgBouncer (pgcat, PgDog, Supavisor) in transaction mode: no named statements, no session state (see below) |
 //! | [`CredentialsProvider`], [`Credentials`], [`Secret`] | credentials per connection (rotation, IAM tokens), a secret that never prints |
 //! | [`PgError`], [`classify()`] | errors that name the server and SQLSTATE and never a password; fatal or transient |
+//! | [`Listener`], [`ListenerBuilder`], [`ListenerError`] | `LISTEN`/`NOTIFY` on a dedicated connection from the same settings: reconnects by itself and reports every gap (reconnect, full buffer); refused behind a transaction-mode pooler |
 //! | [`ReplicaSet`], [`Session`], [`RoutedConnection`] | writes to the primary, reads to the least-loaded healthy replica within a lag bound and the caller's deadline, read-your-writes, per-member health ([`MemberStatus`]) |
 //!
 //! Owns: everything PostgreSQL-specific. It may not reach into the pool
@@ -110,6 +111,7 @@ mod connection;
 mod credentials;
 mod error;
 mod keywords;
+mod listener;
 mod manager;
 mod pg_config;
 mod pooler;
@@ -133,6 +135,9 @@ pub use connection::PgConnection;
 pub use credentials::{Credentials, CredentialsFuture, CredentialsProvider, StaticCredentials};
 pub use error::{ClientCertProblem, PgError};
 pub use keywords::{PoolerMode, Recycling, SslMode};
+pub use listener::{
+    DEFAULT_LISTENER_CAPACITY, Listener, ListenerBuilder, ListenerError, MAX_CHANNEL_LEN,
+};
 pub use manager::PgManager;
 pub use pg_config::{MAX_STATEMENT_CACHE_CAPACITY, PgConfig};
 pub use pooler::PoolerViolation;
