@@ -53,7 +53,10 @@ pub struct PgManager {
     settings: PgConfig,
     target: Target,
     tls: MakeRustlsConnect,
-    provider: RwLock<Arc<dyn CredentialsProvider>>,
+    /// Shared with the listeners built from this manager
+    /// ([`ListenerBuilder::for_manager`](crate::ListenerBuilder::for_manager)),
+    /// so a rotation reaches them too.
+    provider: Arc<RwLock<Arc<dyn CredentialsProvider>>>,
     counters: Arc<SharedCounters>,
 }
 
@@ -99,7 +102,7 @@ impl PgManager {
             settings,
             target,
             tls,
-            provider: RwLock::new(provider),
+            provider: Arc::new(RwLock::new(provider)),
             counters: Arc::default(),
         })
     }
@@ -139,10 +142,19 @@ impl PgManager {
     }
 
     fn provider(&self) -> Arc<dyn CredentialsProvider> {
-        self.provider
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        current(&self.provider)
+    }
+
+    /// What a listener built from this manager shares with it: the server,
+    /// the TLS connector (roots and client certificate already loaded) and
+    /// a credentials provider that follows every later
+    /// [`set_credentials`](Self::set_credentials) /
+    /// [`set_credentials_provider`](Self::set_credentials_provider).
+    pub(crate) fn session_parts(
+        &self,
+    ) -> (Target, MakeRustlsConnect, Arc<dyn CredentialsProvider>) {
+        let following = Following(self.provider.clone());
+        (self.target.clone(), self.tls.clone(), Arc::new(following))
     }
 
     async fn open(&self) -> Result<PgConnection, PgError> {
@@ -278,5 +290,21 @@ impl fmt::Debug for PgManager {
             .field("target", &self.target.name)
             .field("settings", &self.settings)
             .finish_non_exhaustive()
+    }
+}
+
+/// The provider `slot` holds now.
+fn current(slot: &RwLock<Arc<dyn CredentialsProvider>>) -> Arc<dyn CredentialsProvider> {
+    slot.read().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
+/// A credentials provider that asks whichever provider the manager holds
+/// at the time of each connect.
+struct Following(Arc<RwLock<Arc<dyn CredentialsProvider>>>);
+
+impl CredentialsProvider for Following {
+    fn credentials(&self) -> crate::credentials::CredentialsFuture<'_> {
+        let provider = current(&self.0);
+        Box::pin(async move { provider.credentials().await })
     }
 }

@@ -24,8 +24,8 @@ use slotpool::runtime::Tokio;
 use slotpool::{Async, Pool};
 use slotpool_postgres::tokio_postgres::Notification;
 use slotpool_postgres::{
-    Config, Listener, ListenerBuilder, ListenerError, PgConfig, PgManager, PgPool, PoolerMode,
-    SslMode,
+    Config, Credentials, Listener, ListenerBuilder, ListenerError, PgConfig, PgManager, PgPool,
+    PoolerMode, Secret, SslMode,
 };
 use support::{Monitor, eventually, monitor_or_skip, pool_config, settings, unique_tag};
 use tokio::sync::Notify;
@@ -304,6 +304,61 @@ async fn after_pg_terminate_backend_recv_reports_the_gap_and_listens_again() {
     for name in &names {
         assert_note(&next(&mut listener).await, name, "after");
     }
+}
+
+/// A listener built for a pool's manager logs in with the manager's
+/// credentials at every reconnect: rotated on the server and in the
+/// manager, the listener's next reconnect uses the new password (with the
+/// provider copied at build time it would be refused, 28P01).
+#[tokio::test]
+async fn a_listener_for_a_manager_reconnects_with_its_rotated_credentials() {
+    let test = "a_listener_for_a_manager_reconnects_with_its_rotated_credentials";
+    let Some(monitor) = monitor_or_skip(test).await else {
+        return;
+    };
+    let (old, new) = ("0ld-listener-s3cret", "N3w-listener-s3cret");
+    let Some(role) = monitor.password_role(test, old).await else {
+        return;
+    };
+    let tag = unique_tag("listen_rotate");
+    let manager = PgManager::new(PgConfig {
+        user: role.name.clone(),
+        password: Secret::new(old),
+        ..settings(&tag)
+    })
+    .unwrap();
+    let mut listener = tokio::time::timeout(
+        LIMIT,
+        ListenerBuilder::for_manager(&manager)
+            .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200))
+            .connect(),
+    )
+    .await
+    .expect("connect within the limit")
+    .expect("the listener logs in with the manager's password");
+    let name = channel("rotate");
+    listener.listen(&name).await.unwrap();
+
+    monitor
+        .exec(&format!("ALTER ROLE \"{}\" PASSWORD '{new}'", role.name))
+        .await;
+    manager.set_credentials(Credentials::new(role.name.clone(), new));
+    let old_pid = listener.process_id().unwrap();
+    let killed: bool = monitor
+        .client()
+        .query_one("SELECT pg_terminate_backend($1, 5000)", &[&old_pid])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(killed);
+
+    match tokio::time::timeout(LIMIT, listener.recv()).await {
+        Ok(Err(ListenerError::Reconnected { channels: 1, .. })) => {}
+        other => panic!("expected a reconnect with the new password, got {other:?}"),
+    }
+    assert_ne!(listener.process_id(), Some(old_pid));
+    notify(&monitor, &name, "after rotation").await;
+    assert_note(&next(&mut listener).await, &name, "after rotation");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

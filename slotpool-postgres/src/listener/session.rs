@@ -20,6 +20,7 @@ use super::queue::{self, Queue};
 use super::{Listener, Live};
 use crate::credentials::{Credentials, CredentialsProvider, StaticCredentials};
 use crate::error::PgError;
+use crate::manager::PgManager;
 use crate::pg_config::PgConfig;
 use crate::target::{self, Target};
 use crate::{pooler, tls};
@@ -63,12 +64,16 @@ pub struct ListenerBuilder {
 enum Source {
     Settings(PgConfig),
     TokioPostgres(Box<tokio_postgres::Config>, PgConfig),
+    /// A manager's server, TLS connector and settings, resolved already.
+    Manager(Box<(Target, MakeRustlsConnect)>, PgConfig),
 }
 
 impl Source {
     fn settings(&self) -> &PgConfig {
         match self {
-            Self::Settings(settings) | Self::TokioPostgres(_, settings) => settings,
+            Self::Settings(settings)
+            | Self::TokioPostgres(_, settings)
+            | Self::Manager(_, settings) => settings,
         }
     }
 }
@@ -101,9 +106,27 @@ impl ListenerBuilder {
         }
     }
 
+    /// A listener on the server of `manager` (the manager of a pool), with
+    /// its settings, its TLS connector (roots and client certificate as it
+    /// loaded them) and its credentials: each connect and reconnect asks
+    /// whichever provider the manager holds then, so a rotation with
+    /// [`PgManager::set_credentials`] reaches the listener's next
+    /// reconnect too. [`credentials_provider`](Self::credentials_provider)
+    /// still overrides it.
+    #[must_use]
+    pub fn for_manager(manager: &PgManager) -> Self {
+        let (target, tls, provider) = manager.session_parts();
+        Self {
+            source: Source::Manager(Box::new((target, tls)), manager.config().clone()),
+            provider: Some(provider),
+            ..Self::new(PgConfig::default())
+        }
+    }
+
     /// Asks `provider` for the credentials of every connect (first and
     /// reconnects), as the pool's manager does; give it the same provider
-    /// so a rotation reaches the listener's next reconnect too.
+    /// so a rotation reaches the listener's next reconnect too (or build
+    /// the listener with [`for_manager`](Self::for_manager)).
     #[must_use]
     pub fn credentials_provider(mut self, provider: impl CredentialsProvider) -> Self {
         self.provider = Some(Arc::new(provider));
@@ -142,20 +165,28 @@ impl ListenerBuilder {
     pub async fn connect(self) -> Result<Listener, ListenerError> {
         let settings = self.source.settings();
         let pooler = pooler::transaction_mode(settings.pooler);
-        let target = match &self.source {
-            Source::Settings(settings) => target::from_settings(settings),
-            Source::TokioPostgres(config, settings) => {
-                target::from_tokio_postgres((**config).clone(), settings)
-            }
-        }
-        .map_err(PgError::from)?;
+        let (target, loaded_tls) = match &self.source {
+            Source::Settings(settings) => (
+                target::from_settings(settings).map_err(PgError::from)?,
+                None,
+            ),
+            Source::TokioPostgres(config, settings) => (
+                target::from_tokio_postgres((**config).clone(), settings).map_err(PgError::from)?,
+                None,
+            ),
+            Source::Manager(parts, _) => (parts.0.clone(), Some(parts.1.clone())),
+        };
         if pooler {
             return Err(ListenerError::Pooler {
                 target: target.name,
             });
         }
-        // Roots and any client certificate are read here, once.
-        let tls = tls::connector(settings)?;
+        // Roots and any client certificate are read here, once (a
+        // manager's were read when it was built).
+        let tls = match loaded_tls {
+            Some(tls) => tls,
+            None => tls::connector(settings)?,
+        };
         let provider = self
             .provider
             .unwrap_or_else(|| Arc::new(StaticCredentials::new(target.credentials.clone())));
