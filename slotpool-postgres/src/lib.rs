@@ -112,6 +112,7 @@ mod credentials;
 mod error;
 mod keywords;
 mod listener;
+mod login;
 mod manager;
 mod pg_config;
 mod pooler;

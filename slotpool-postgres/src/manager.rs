@@ -19,6 +19,7 @@ use crate::connection::{Canceller, PgConnection};
 use crate::credentials::{Credentials, CredentialsProvider, StaticCredentials};
 use crate::error::{PgError, describe};
 use crate::keywords::Recycling;
+use crate::login::{self, Login};
 use crate::pg_config::PgConfig;
 use crate::statement_cache::{SharedCounters, StatementCache, StatementCacheStats};
 use crate::target::{self, Target};
@@ -160,46 +161,17 @@ impl PgManager {
     async fn open(&self) -> Result<PgConnection, PgError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| PgError::NoTokioRuntime)?;
         let started = Instant::now();
-        let attempt = async {
-            let credentials =
-                self.provider()
-                    .credentials()
-                    .await
-                    .map_err(|source| PgError::Credentials {
-                        target: self.target.name.clone(),
-                        source,
-                    })?;
-            let mut config = self.target.base.clone();
-            config.user(&credentials.user);
-            if let Some(password) = &credentials.password {
-                config.password(password.expose());
-            }
-            tracing::debug!(
-                server = %self.target.name,
-                user = %credentials.user,
-                sslmode = %self.settings.sslmode,
-                "connecting to PostgreSQL"
-            );
-            let (client, connection) =
-                config
-                    .connect(self.tls.clone())
-                    .await
-                    .map_err(|source| PgError::Connect {
-                        target: self.target.name.clone(),
-                        user: credentials.user.clone(),
-                        source,
-                    })?;
-            Ok::<_, PgError>((client, connection, credentials.user))
-        };
-        let (client, connection, user) = match self.settings.connect_timeout {
-            Some(timeout) => tokio::time::timeout(timeout, attempt).await.map_err(|_| {
-                PgError::ConnectTimeout {
-                    target: self.target.name.clone(),
-                    timeout,
-                }
-            })??,
-            None => attempt.await?,
-        };
+        let provider = self.provider();
+        let Login {
+            client,
+            connection,
+            user,
+        } = login::within(
+            self.settings.connect_timeout,
+            &self.target,
+            login::login(&self.target, &self.tls, &*provider),
+        )
+        .await?;
         let server = self.target.name.clone();
         let task = runtime.spawn(async move {
             if let Err(error) = connection.await {

@@ -73,6 +73,20 @@ async fn notify(monitor: &Monitor, channel: &str, payload: &str) -> i32 {
         .get(1)
 }
 
+/// Terminates the listener's backend from the monitor's session (waiting
+/// up to 5 s for it to go); returns the pid it had.
+async fn terminate(monitor: &Monitor, listener: &Listener) -> i32 {
+    let pid = listener.process_id().expect("the listener is connected");
+    let killed: bool = monitor
+        .client()
+        .query_one("SELECT pg_terminate_backend($1, 5000)", &[&pid])
+        .await
+        .expect("pg_terminate_backend")
+        .get(0);
+    assert!(killed, "backend {pid} was not terminated");
+    pid
+}
+
 fn assert_note(notification: &Notification, channel: &str, payload: &str) {
     assert_eq!(
         (notification.channel(), notification.payload()),
@@ -269,14 +283,7 @@ async fn after_pg_terminate_backend_recv_reports_the_gap_and_listens_again() {
     })
     .await;
 
-    let old_pid = listener.process_id().unwrap();
-    let killed: bool = monitor
-        .client()
-        .query_one("SELECT pg_terminate_backend($1, 5000)", &[&old_pid])
-        .await
-        .unwrap()
-        .get(0);
-    assert!(killed);
+    let old_pid = terminate(&monitor, &listener).await;
 
     // Without waiting: what was buffered first, then the loss.
     assert_note(&listener.try_recv().unwrap().unwrap(), &names[0], "before");
@@ -343,14 +350,7 @@ async fn a_listener_for_a_manager_reconnects_with_its_rotated_credentials() {
         .exec(&format!("ALTER ROLE \"{}\" PASSWORD '{new}'", role.name))
         .await;
     manager.set_credentials(Credentials::new(role.name.clone(), new));
-    let old_pid = listener.process_id().unwrap();
-    let killed: bool = monitor
-        .client()
-        .query_one("SELECT pg_terminate_backend($1, 5000)", &[&old_pid])
-        .await
-        .unwrap()
-        .get(0);
-    assert!(killed);
+    let old_pid = terminate(&monitor, &listener).await;
 
     match tokio::time::timeout(LIMIT, listener.recv()).await {
         Ok(Err(ListenerError::Reconnected { channels: 1, .. })) => {}

@@ -20,6 +20,7 @@ use super::queue::{self, Queue};
 use super::{Listener, Live};
 use crate::credentials::{Credentials, CredentialsProvider, StaticCredentials};
 use crate::error::PgError;
+use crate::login::{self, Login};
 use crate::manager::PgManager;
 use crate::pg_config::PgConfig;
 use crate::target::{self, Target};
@@ -245,28 +246,9 @@ impl Connector {
     pub(super) async fn open(&self, channels: &BTreeSet<String>) -> Result<Live, PgError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| PgError::NoTokioRuntime)?;
         let attempt = async {
-            let credentials =
-                self.provider
-                    .credentials()
-                    .await
-                    .map_err(|source| PgError::Credentials {
-                        target: self.target.name.clone(),
-                        source,
-                    })?;
-            let mut config = self.target.base.clone();
-            config.user(&credentials.user);
-            if let Some(password) = &credentials.password {
-                config.password(password.expose());
-            }
-            let (client, connection) =
-                config
-                    .connect(self.tls.clone())
-                    .await
-                    .map_err(|source| PgError::Connect {
-                        target: self.target.name.clone(),
-                        user: credentials.user.clone(),
-                        source,
-                    })?;
+            let Login {
+                client, connection, ..
+            } = login::login(&self.target, &self.tls, &*self.provider).await?;
             let queue = Arc::new(Queue::new(self.capacity));
             // Detached: the task ends when the connection does, at the
             // latest when the client is dropped.
@@ -282,15 +264,7 @@ impl Connector {
                 process_id,
             })
         };
-        match self.connect_timeout {
-            Some(timeout) => tokio::time::timeout(timeout, attempt).await.map_err(|_| {
-                PgError::ConnectTimeout {
-                    target: self.target.name.clone(),
-                    timeout,
-                }
-            })?,
-            None => attempt.await,
-        }
+        login::within(self.connect_timeout, &self.target, attempt).await
     }
 }
 
