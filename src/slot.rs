@@ -54,7 +54,6 @@
 // `undocumented_unsafe_blocks` makes every block carry its `// SAFETY:` line.
 #![allow(unsafe_code)]
 
-use crate::telemetry::log;
 use std::marker::PhantomData;
 
 use crossbeam_utils::CachePadded;
@@ -73,6 +72,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicPtr, AtomicU64};
 
 use crate::sync::{AtomicU8, AtomicUsize, Ordering, UnsafeCell};
+use crate::telemetry::log;
 
 /// The tag of a slot. Stored as a `u8` in an atomic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

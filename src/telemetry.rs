@@ -46,7 +46,7 @@ pub(crate) type Entered<'a> = std::marker::PhantomData<&'a ()>;
 impl AcquireSpan {
     /// A span for a get on `pool` that may wait up to `timeout`.
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-    pub(crate) fn new(pool: &str, timeout: Option<std::time::Duration>) -> Self {
+    pub(crate) fn new(pool: &str, timeout: std::time::Duration) -> Self {
         Self {
             #[cfg(feature = "tracing")]
             span: tracing::debug_span!("slotpool.acquire", pool = %pool, ?timeout),

@@ -27,7 +27,6 @@
 //!
 //! A check still queued when it is abandoned is never started.
 
-use crate::telemetry::log;
 use std::time::Duration;
 
 use super::panics::{guarded, guarded_future};
@@ -38,6 +37,7 @@ use crate::pool::{CloseReason, Shared};
 use crate::slot::SlotMeta;
 use crate::stats::{Callback, Event};
 use crate::sync::{Arc, AtomicU8, Ordering};
+use crate::telemetry::log;
 
 const RUNNING: u8 = 0;
 const DONE: u8 = 1;

@@ -12,7 +12,6 @@
 //! maintenance when due. A turn runs inside a panic boundary: a bug in a
 //! turn is logged and counted, and the next turn runs.
 
-use crate::telemetry::log;
 use std::task::Waker;
 use std::time::Duration;
 
@@ -24,6 +23,7 @@ use crate::clock::{Nanos, nanos};
 use crate::pool::Shared;
 use crate::stats::Callback;
 use crate::sync::{self, Arc};
+use crate::telemetry::log;
 
 /// What a turn decided.
 enum Flow {

@@ -20,7 +20,6 @@
 //! comes back (`Shared::release`). Refilling to `min_idle` is the worker's
 //! connect loop, which runs after every pass.
 
-use crate::telemetry::log;
 use std::time::Duration;
 
 use super::CheckPurpose;
@@ -31,6 +30,7 @@ use crate::clock::nanos;
 use crate::pool::{CloseReason, Shared};
 use crate::slot::SlotState;
 use crate::stats::{Callback, Event};
+use crate::telemetry::log;
 
 /// What a pass does with one idle connection.
 enum Verdict {

@@ -14,11 +14,11 @@
 //! thread only `retain` re-raises its predicate's panic (after putting the
 //! connection back), as `Vec::retain` would.
 
-use crate::telemetry::log;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::stats::{Callback, Event, Recorder};
+use crate::telemetry::log;
 
 /// Runs `call` (the user's `callback`) inside a panic boundary. A panic is
 /// logged and counted against `pool`, and comes back as `Err` with its

@@ -3,7 +3,6 @@
 //! Owns: precedence between a [`PoolConfig`] and explicit builder calls, and
 //! starting the worker. It may not hold pool protocols.
 
-use crate::telemetry::log;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use crate::clock::{Clock, ManualClock};
 use crate::config::PoolConfig;
 use crate::error::BuildError;
 use crate::sync::{Arc, thread};
+use crate::telemetry::log;
 
 type Override = Box<dyn FnOnce(&mut PoolConfig) + Send>;
 

@@ -7,7 +7,6 @@
 //! connections (see `vacate.rs`); the async wait is `get_async.rs`, which
 //! shares [`Shared::join_queue`] and [`Shared::checkout_after_wait`].
 
-use crate::telemetry::AcquireSpan;
 use std::panic::Location;
 use std::time::Duration;
 
@@ -20,6 +19,7 @@ use crate::error::{Error, TryGetError};
 use crate::slot::{Lease, SlotState};
 use crate::stats::{Callback, Event};
 use crate::sync::{self, Ordering};
+use crate::telemetry::AcquireSpan;
 use crate::waiters::{Notifier, Outcome, Refused};
 
 /// How long after a connection was checked (and found no waiter) the next
@@ -252,7 +252,7 @@ impl<M: Backend> Shared<M> {
         self.refuse_if_failing_fast()?;
         // One span per get that waits: a subscriber sees the wait's length
         // and its outcome (the error's event is recorded inside it).
-        let span = AcquireSpan::new(&self.name, Some(timeout));
+        let span = AcquireSpan::new(&self.name, timeout);
         let _entered = span.enter();
         let start = self.clock.now();
         let deadline = start.saturating_add(nanos(timeout));

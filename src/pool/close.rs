@@ -7,7 +7,6 @@
 //! same timeout, for the closes already handed to the closer lane. It may
 //! not close a connection still in use.
 
-use crate::telemetry::log;
 use std::time::Duration;
 
 use super::shared::Shared;
@@ -16,6 +15,7 @@ use crate::clock::nanos;
 use crate::error::CloseTimedOut;
 use crate::pool::CloseReason;
 use crate::sync::{self, Ordering};
+use crate::telemetry::log;
 
 impl<M: Backend> Shared<M> {
     /// Starts closing the pool: refuse new gets, wake waiters, close idle

@@ -6,7 +6,6 @@
 //! connection back into a slot. It may not loop or back off: the connect
 //! loop (`background/connect.rs`) decides when to try again.
 
-use crate::telemetry::log;
 use std::time::Duration;
 
 use super::shared::{PoolError, Shared};
@@ -18,6 +17,7 @@ use crate::manager::ErrorClass;
 use crate::slot::{Claim, Expiry, Lease, SlotMeta, SlotState};
 use crate::stats::{Callback, Event};
 use crate::sync::{self, Ordering};
+use crate::telemetry::log;
 
 impl<M: Backend> Shared<M> {
     /// Opens one connection (a blocking manager, on a connector thread)

@@ -13,7 +13,6 @@
 //! Dropping the future at any point is safe: a connection handed to it at
 //! the same instant goes to the next waiter or back to idle (invariant 4).
 
-use crate::telemetry::AcquireSpan;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
@@ -29,6 +28,7 @@ use crate::clock::{Nanos, nanos};
 use crate::error::Error;
 use crate::stats::Event;
 use crate::sync::{self, Arc};
+use crate::telemetry::AcquireSpan;
 use crate::waiters::{Notifier, Outcome, WaitNode};
 
 /// A pending async checkout; resolves to a [`PooledConnection`] or an error
@@ -110,7 +110,7 @@ impl<'a, M: Backend> Acquire<'a, M> {
             }
             None => Some(shared.background.add_timer(deadline, cx.waker())),
         };
-        let span = AcquireSpan::new(&shared.name, Some(timeout));
+        let span = AcquireSpan::new(&shared.name, timeout);
         self.wait = Some(Wait {
             node,
             start,

@@ -5,7 +5,6 @@
 //! creators and validation alike), with its Dekker pairs (see `shared.rs`).
 //! It may not close a connection itself: a discard goes through `vacate.rs`.
 
-use crate::telemetry::log;
 #[cfg(feature = "tracing")]
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use crate::pool::CloseReason;
 use crate::slot::Lease;
 use crate::stats::{Callback, Event};
 use crate::sync::{self, Ordering};
+use crate::telemetry::log;
 
 impl<M: Backend> Shared<M> {
     /// A guard came back: check it, then publish, retire or discard it.

@@ -4,7 +4,6 @@
 //! Owns: building [`State`], [`Stats`] and every error value a get or a
 //! `try_get` ends with. It may not change the pool.
 
-use crate::telemetry::log;
 use std::fmt;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use crate::error::{Error, TryGetError};
 use crate::slot::SlotState;
 use crate::stats::{Callback, Event, Gauges, Stats};
 use crate::sync::{self, Ordering};
+use crate::telemetry::log;
 
 impl<M: Backend> Shared<M> {
     pub(crate) fn count(&self, wanted: SlotState) -> usize {
