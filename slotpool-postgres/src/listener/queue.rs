@@ -50,6 +50,8 @@ pub(super) enum Next {
 #[derive(Debug)]
 pub(super) struct Queue {
     state: Mutex<State>,
+    /// Notifications it holds at most.
+    capacity: usize,
     /// One permit per push or close, so a `recv` that found the queue empty
     /// and then waits cannot miss what arrived in between.
     ready: Notify,
@@ -60,7 +62,6 @@ struct State {
     items: VecDeque<Item>,
     /// Notifications (not markers) in `items`.
     notifications: usize,
-    capacity: usize,
     /// Notifications dropped because the queue was full, in total.
     dropped: u64,
     closed: Option<String>,
@@ -73,10 +74,10 @@ impl Queue {
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 notifications: 0,
-                capacity: capacity.max(1),
                 dropped: 0,
                 closed: None,
             }),
+            capacity: capacity.max(1),
             ready: Notify::new(),
         }
     }
@@ -90,7 +91,7 @@ impl Queue {
     fn push(&self, notification: Notification) {
         {
             let mut state = self.state();
-            if state.notifications < state.capacity {
+            if state.notifications < self.capacity {
                 state.items.push_back(Item::Notification(notification));
                 state.notifications += 1;
             } else {
@@ -139,7 +140,7 @@ impl Queue {
 
     /// The capacity it was built with.
     pub(super) fn capacity(&self) -> usize {
-        self.state().capacity
+        self.capacity
     }
 
     /// Waits until something was pushed or the connection closed since the
